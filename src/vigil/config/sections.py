@@ -1,0 +1,250 @@
+"""The server-wide config sections: everything except the gateway's providers, models and keys.
+
+Every model forbids unknown keys, so a typo in `vigil.yaml` is reported with its key path instead of
+being silently ignored, and is frozen, so the running config can be shared between threads and
+swapped as a whole on reload (`vigil.config.manager`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from vigil.config.durations import Duration, at_least, parse_duration
+
+RetentionDuration = Annotated[Duration, at_least(timedelta(hours=1))]
+"""A retention period; anything below an hour would delete data faster than checks run."""
+
+Period = Literal["daily", "monthly"]
+
+
+MASK = "********"
+
+
+def mask_url_password(text: str) -> str:
+    """`redis://:pw@host/0` -> `redis://:********@host/0`; other strings unchanged."""
+    if "://" not in text or "@" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+        password = parts.password
+    except ValueError:
+        return text
+    if not password:
+        return text
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+
+
+class Section(BaseModel):
+    """Base of every config model: unknown keys are errors and values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Like pydantic's, with URL passwords (`redis://:pw@host`) masked: reprs reach logs."""
+        for name, value in super().__repr_args__():
+            yield name, mask_url_password(value) if isinstance(value, str) else value
+
+
+def doc_default(text: str) -> dict[str, Any]:
+    """`json_schema_extra` for fields whose effective default is computed, for the docs table."""
+    return {"doc_default": text}
+
+
+class ServerConfig(Section):
+    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds to.")
+    port: int = Field(default=4000, ge=1, le=65535, description="TCP port of the one HTTP server.")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the admin API and UI. When unset, a random token is "
+        "generated at startup and printed once.",
+        json_schema_extra=doc_default("generated at startup"),
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Minimum level of log records written."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="`json` (one object per line) for machines, `text` for people."
+    )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Largest request body accepted (gateway and ingest); larger bodies get 413.",
+    )
+
+
+class StoreConfig(Section):
+    backend: Literal["duckdb", "clickhouse"] = Field(
+        default="duckdb",
+        description="`duckdb`: one embedded file, for one replica. `clickhouse`: shared by "
+        "several replicas.",
+    )
+    path: str = Field(
+        default="./vigil-data/vigil.duckdb",
+        description="DuckDB database file (backend `duckdb`); its directory is created if needed.",
+    )
+    url: str | None = Field(
+        default=None,
+        description="ClickHouse URL, e.g. `http://user:pass@host:8123/vigil`; required when "
+        "backend is `clickhouse`.",
+    )
+
+
+class LimitsBackendConfig(Section):
+    """Where rate-limit and budget counters live; shorthand `memory` or a `redis://` URL."""
+
+    backend: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="`memory`: counters in this process. `redis`: exact across replicas.",
+    )
+    url: str | None = Field(
+        default=None,
+        description="Redis URL, e.g. `redis://127.0.0.1:6379/0`; required when backend is `redis`.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """Accept `limits_backend: memory` and `limits_backend: redis://host:6379/0`."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("{"):  # a JSON object from VIGIL_LIMITS_BACKEND
+            return json.loads(text)
+        if text.startswith(("redis://", "rediss://", "unix://")):
+            return {"backend": "redis", "url": text}
+        return {"backend": text}
+
+
+class PipelineConfig(Section):
+    queue_max_records: int = Field(
+        default=200_000, ge=1, description="Records held in memory before ingest pushes back."
+    )
+    high_water_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Queue fill ratio above which ingest answers 429/503 with `retry-after`.",
+    )
+    batch_max_records: int = Field(
+        default=20_000, ge=1, description="Most records written in one store transaction."
+    )
+    flush_interval: Duration = Field(
+        default=parse_duration("50ms"),
+        description="Longest a record waits before its batch is committed; also the most gateway "
+        "telemetry a `kill -9` can lose.",
+    )
+    retry_after: Duration = Field(
+        default=parse_duration("1s"),
+        description="`retry-after` sent to ingest clients while the queue is above high water.",
+    )
+
+
+class RetentionConfig(Section):
+    """How long each data class is kept; at least 1h each."""
+
+    logs: RetentionDuration = Field(default=parse_duration("30d"), description="Log records.")
+    spans: RetentionDuration = Field(default=parse_duration("30d"), description="Trace spans.")
+    llm_calls: RetentionDuration = Field(
+        default=parse_duration("90d"), description="LLM calls (gateway, ingest and OTLP)."
+    )
+    inference: RetentionDuration = Field(
+        default=parse_duration("90d"), description="ML predictions, labels and feedback."
+    )
+    alert_history: RetentionDuration = Field(
+        default=parse_duration("365d"), description="Alert state changes and notifications."
+    )
+    audit: RetentionDuration = Field(default=parse_duration("365d"), description="Admin audit log.")
+    check_interval: Duration = Field(
+        default=parse_duration("1h"), description="How often expired rows are deleted."
+    )
+
+
+class TeamBudget(Section):
+    budget_usd: float = Field(ge=0, description="Spend allowed per period, in US dollars.")
+    period: Period = Field(default="monthly", description="When the spend counter resets.")
+
+
+class BudgetsConfig(Section):
+    teams: dict[str, TeamBudget] = Field(
+        default_factory=dict,
+        description="Budget per team name; keys join teams through their `team`.",
+    )
+
+
+class MLModelConfig(Section):
+    task: Literal["binary", "multiclass", "regression"] = Field(
+        description="What the model predicts; selects the performance metrics."
+    )
+    features: dict[str, Literal["numerical", "categorical", "text", "embedding"]] = Field(
+        default_factory=dict,
+        description="Feature name to kind; selects the drift test. Empty: inferred from data.",
+    )
+    reference: str | None = Field(
+        default=None,
+        description="CSV or Parquet file with reference data that drift is measured against.",
+    )
+    label_delay: Duration | None = Field(
+        default=None, description="How late labels usually arrive; performance waits for them."
+    )
+    positive_class: str | None = Field(
+        default=None, description="The positive label of a `binary` model."
+    )
+
+
+class MonitorsConfig(Section):
+    enabled: bool = Field(default=True, description="Run drift and quality monitors.")
+    interval: Duration = Field(
+        default=parse_duration("5m"), description="How often monitors evaluate."
+    )
+
+
+class AlertsConfig(Section):
+    enabled: bool = Field(default=True, description="Evaluate alert rules.")
+    evaluation_interval: Duration = Field(
+        default=parse_duration("15s"), description="How often rules are evaluated."
+    )
+    default_rules: bool = Field(
+        default=True, description="Load the built-in rules (error rate, latency, budget)."
+    )
+    rules: list[dict[str, Any]] = Field(
+        default_factory=list,
+        repr=False,
+        description="Alert rules. Free-form until the alerts feature defines their schema.",
+    )
+    receivers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        repr=False,
+        description="Notification receivers. Free-form until the alerts feature defines them.",
+    )
+    route: dict[str, Any] = Field(
+        default_factory=dict,
+        repr=False,
+        description="Routing tree from alerts to receivers. Free-form until the alerts feature "
+        "defines it.",
+    )
+
+
+class MetricsConfig(Section):
+    bearer_token: SecretStr | None = Field(
+        default=None, description="Token required to scrape `/metrics`; unset: open."
+    )
+    per_key_labels: bool = Field(
+        default=False,
+        description="Add a virtual-key label to gateway metrics (one series per key).",
+    )
+
+
+class SyntheticConfig(Section):
+    probes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        repr=False,
+        description="Synthetic probes. Free-form until the synthetic feature defines them.",
+    )

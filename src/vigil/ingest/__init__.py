@@ -1,0 +1,1 @@
+"""Ingest: events API (and, later, OTLP and Loki receivers): validate, then enqueue."""

@@ -1,0 +1,79 @@
+"""Running the app under uvicorn (uvloop + httptools), shared by `vigil serve` and `vigil demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+from rich.console import Console
+
+from vigil.app import create_app
+from vigil.config import ConfigError, ConfigManager
+from vigil.jsonlog import configure_logging
+from vigil.store import StoreError, open_store
+
+
+def load_manager_or_exit(path: Path | None, console: Console) -> ConfigManager:
+    """Load the config, or print every problem and exit 2."""
+    if path is not None and not path.exists():
+        console.print(f"[red]error:[/] config file {path} does not exist")
+        raise typer.Exit(2)
+    try:
+        return ConfigManager(path)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] invalid config {path}:")
+        for problem in exc.problems:
+            console.print(f"  {problem}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def check_store_or_exit(path: str, console: Console) -> None:
+    """Open (and migrate) the store up front so a bad file fails with a clear message, exit 2."""
+    try:
+        open_store(path).close()
+    except StoreError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+
+
+def announce(console: Console, host: str, port: int, app: FastAPI, manager: ConfigManager) -> None:
+    console.print(f"Vigil listening on [bold]http://{host}:{port}[/]", highlight=False)
+    if manager.current.server.admin_token is None:
+        # Shown once on the terminal, never written to the logs.
+        token = app.state.vigil.admin_token
+        console.print(f"Admin token (generated for this run): [bold]{token}[/]", highlight=False)
+
+
+def run_server(
+    manager: ConfigManager, *, host: str | None, port: int | None, console: Console
+) -> None:
+    cfg = manager.current
+    configure_logging(cfg.server.log_level, cfg.server.log_format)
+    check_store_or_exit(cfg.store.path, console)
+    app = create_app(manager)
+    host = host or cfg.server.host
+    port = port or cfg.server.port
+    announce(console, host, port, app, manager)
+    server = uvicorn.Server(uvicorn_config(app, host, port))
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after a clean shutdown
+        pass
+    if not server.started:
+        raise typer.Exit(1)

@@ -1,0 +1,32 @@
+"""The `Store` protocol every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from vigil.records import Record
+
+
+class StoreError(Exception):
+    """A store could not be opened or written."""
+
+
+class SchemaTooNewError(StoreError):
+    """The file was written by a newer Vigil; opening it would risk corrupting it."""
+
+
+class Store(Protocol):
+    schema_version: int
+
+    def write(self, batches: Mapping[type[Record], Sequence[Record]]) -> None:
+        """Write all batches in one transaction: all of them commit, or none."""
+
+    def delete_older_than(self, table: str, cutoff: datetime) -> int:
+        """Delete rows of `table` whose `ts` is before `cutoff` (UTC); returns rows deleted."""
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query from any thread."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,82 @@
+"""Versioned schema migrations for the DuckDB store.
+
+Each migration is a list of statements applied in one transaction together with the version bump,
+so a crash mid-migration leaves the file at the previous version. Migrations are append-only: never
+edit a released one, add the next version instead. All timestamps are stored as UTC `TIMESTAMP`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vigil.store.base import SchemaTooNewError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "telemetry tables: llm_calls, predictions, labels, feedback, spans, logs",
+        (
+            """CREATE TABLE llm_calls (
+                id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, model VARCHAR, provider VARCHAR,
+                deployment VARCHAR, source VARCHAR, key_id VARCHAR, team VARCHAR, "user" VARCHAR,
+                status_code INTEGER, error_type VARCHAR, input_tokens BIGINT, output_tokens BIGINT,
+                cost_usd DOUBLE, duration_s DOUBLE, ttft_s DOUBLE, stream BOOLEAN,
+                retries INTEGER, fallback_from VARCHAR, trace_id VARCHAR, span_id VARCHAR,
+                request_id VARCHAR, metadata JSON)""",
+            """CREATE TABLE predictions (
+                id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, model VARCHAR NOT NULL,
+                model_version VARCHAR, features JSON, prediction JSON, score DOUBLE,
+                probabilities JSON)""",
+            """CREATE TABLE labels (
+                id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, prediction_id VARCHAR NOT NULL,
+                model VARCHAR, label JSON)""",
+            """CREATE TABLE feedback (
+                id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, call_id VARCHAR, trace_id VARCHAR,
+                score DOUBLE, comment VARCHAR, "user" VARCHAR)""",
+            """CREATE TABLE spans (
+                trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, parent_span_id VARCHAR,
+                name VARCHAR, kind VARCHAR, service VARCHAR, ts TIMESTAMP NOT NULL,
+                duration_s DOUBLE, status_code VARCHAR, status_message VARCHAR, attributes JSON,
+                events JSON, resource JSON)""",
+            """CREATE TABLE logs (
+                id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, level VARCHAR, service VARCHAR,
+                body VARCHAR, trace_id VARCHAR, span_id VARCHAR, attributes JSON)""",
+        ),
+    ),
+    Migration(
+        2,
+        "alert history and audit log; cached input tokens on llm_calls",
+        (
+            "ALTER TABLE llm_calls ADD COLUMN cached_input_tokens BIGINT DEFAULT 0",
+            """CREATE TABLE alert_history (
+                id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, rule VARCHAR NOT NULL,
+                fingerprint VARCHAR, severity VARCHAR, state VARCHAR NOT NULL,
+                value DOUBLE, labels JSON, annotations JSON, event VARCHAR)""",
+            """CREATE TABLE audit_log (
+                id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, actor VARCHAR, action VARCHAR NOT NULL,
+                target VARCHAR, details JSON)""",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+META_DDL = "CREATE TABLE IF NOT EXISTS vigil_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+
+
+def pending(current: int, target: int = LATEST_VERSION) -> list[Migration]:
+    """Migrations to apply to go from `current` to `target`; refuses files newer than the code."""
+    if current > LATEST_VERSION:
+        raise SchemaTooNewError(
+            f"store schema version {current} is newer than this Vigil understands "
+            f"(latest {LATEST_VERSION}); upgrade Vigil or point store.path at another file"
+        )
+    return [m for m in MIGRATIONS if current < m.version <= target]
