@@ -27,7 +27,11 @@ from vigil.records import CallRecord
 from vigil.store import DuckDBStore
 from vigil.store.arrow import to_arrow
 
-MODELS = [("gpt-4o", "openai"), ("gpt-4o-mini", "openai"), ("claude-3-5-sonnet-latest", "anthropic")]
+MODELS = [
+    ("gpt-4o", "openai"),
+    ("gpt-4o-mini", "openai"),
+    ("claude-3-5-sonnet-latest", "anthropic"),
+]
 
 
 def make_records(n: int, seed: int = 7) -> list[CallRecord]:
@@ -76,7 +80,9 @@ def bench_limit(records: list[CallRecord], directory: Path) -> tuple[float, floa
     return t2 - t0, t1 - t0, t2 - t1
 
 
-async def _ingest(pipeline: WritePipeline, records: list[CallRecord], batch: int, producers: int) -> None:
+async def _ingest(
+    pipeline: WritePipeline, records: list[CallRecord], batch: int, producers: int
+) -> None:
     chunks = [records[i : i + batch] for i in range(0, len(records), batch)]
     queue: asyncio.Queue[list[CallRecord]] = asyncio.Queue()
     for chunk in chunks:
@@ -117,7 +123,9 @@ def bench_telemetry(records: list[CallRecord], directory: Path) -> tuple[float, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=1000, help="records per ingest request")
     parser.add_argument("--producers", type=int, default=8, help="concurrent ingest producers")
@@ -133,15 +141,20 @@ def main() -> None:
         telemetry_s, dropped = bench_telemetry(records, directory)
 
     limit_rate = n / limit_s
-    print(f"limit (one Arrow table, one INSERT): {limit_rate:12,.0f} records/s"
-          f"  (to Arrow {arrow_s:.2f}s + insert {insert_s:.2f}s)")
+    print(
+        f"limit (one Arrow table, one INSERT): {limit_rate:12,.0f} records/s"
+        f"  (to Arrow {arrow_s:.2f}s + insert {insert_s:.2f}s)"
+    )
     for name, secs in (("pipeline ingest   ", ingest_s), ("pipeline telemetry", telemetry_s)):
         rate = n / secs
         print(f"{name}: {rate:12,.0f} records/s committed  ratio to limit {rate / limit_rate:.2f}")
     print(f"telemetry dropped: {dropped}")
     ingest_rate = n / ingest_s
     ok = ingest_rate >= 200_000 and ingest_rate / limit_rate >= 0.5
-    print(f"target (>= 200,000 records/s and >= 0.5 of the limit, ingest): {'met' if ok else 'NOT met'}")
+    print(
+        "target (>= 200,000 records/s and >= 0.5 of the limit, ingest): "
+        + ("met" if ok else "NOT met")
+    )
 
 
 if __name__ == "__main__":

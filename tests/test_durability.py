@@ -19,15 +19,23 @@ import httpx
 ROUNDS = 20
 
 
-def _writer(url: str, headers: dict[str, str], prefix: str, acked: list[str], stop: threading.Event) -> None:
+def _writer(
+    url: str, headers: dict[str, str], prefix: str, acked: list[str], stop: threading.Event
+) -> None:
     seq = 0
     with httpx.Client(timeout=5.0) as client:
         while not stop.is_set():
             ids = [f"{prefix}-{seq + i}" for i in range(25)]
             seq += 25
             batch = [
-                {"kind": "prediction", "id": i, "model": "m", "ts": datetime.now(UTC).isoformat(),
-                 "features": {"x": 1.5}, "prediction": 1}
+                {
+                    "kind": "prediction",
+                    "id": i,
+                    "model": "m",
+                    "ts": datetime.now(UTC).isoformat(),
+                    "features": {"x": 1.5},
+                    "prediction": 1,
+                }
                 for i in ids
             ]
             try:
@@ -46,7 +54,9 @@ def test_kill9_loses_no_acknowledged_event(vigil_factory: Any) -> None:
         proc.start()
         stop = threading.Event()
         writers = [
-            threading.Thread(target=_writer, args=(proc.url, proc.headers, f"r{round_no}w{w}", acked, stop))
+            threading.Thread(
+                target=_writer, args=(proc.url, proc.headers, f"r{round_no}w{w}", acked, stop)
+            )
             for w in range(3)
         ]
         for t in writers:

@@ -30,7 +30,9 @@ def _sample(metrics: VigilMetrics, name: str, **labels: str) -> float:
     return float(value or 0.0)
 
 
-async def test_write_returns_after_commit_and_batches_concurrent_writers(store: DuckDBStore) -> None:
+async def test_write_returns_after_commit_and_batches_concurrent_writers(
+    store: DuckDBStore,
+) -> None:
     metrics = VigilMetrics()
     pipeline = WritePipeline(store, metrics)
     pipeline.start()
@@ -52,7 +54,7 @@ async def test_backpressure_past_high_water(store: DuckDBStore) -> None:
     metrics = VigilMetrics()
     pipeline = WritePipeline(store, metrics, queue_max=100, high_water_ratio=0.5, retry_after=2.0)
     # Writer not started: the queue only fills.
-    first = asyncio.ensure_future(pipeline.write([CallRecord() for _ in range(40)]))
+    first = asyncio.create_task(pipeline.write([CallRecord() for _ in range(40)]))  # noqa: RUF006
     await asyncio.sleep(0)
     with pytest.raises(Backpressure) as info:
         await pipeline.write([CallRecord() for _ in range(20)])
@@ -72,8 +74,11 @@ async def test_a_bad_submission_fails_alone(store: DuckDBStore) -> None:
     good = [CallRecord(model="ok") for _ in range(5)]
     bad = [CallRecord(model="bad", input_tokens="not a number")]  # type: ignore[arg-type]
     results = await asyncio.gather(
-        pipeline.write(good), pipeline.write(bad), pipeline.write(good[:2]),
-        _start_later(pipeline), return_exceptions=True,
+        pipeline.write(good),
+        pipeline.write(bad),
+        pipeline.write(good[:2]),
+        _start_later(pipeline),
+        return_exceptions=True,
     )
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], Exception)
@@ -111,7 +116,9 @@ async def test_run_exclusive_runs_on_the_writer(store: DuckDBStore) -> None:
     pipeline = WritePipeline(store, VigilMetrics())
     pipeline.start()
     await pipeline.write([CallRecord()])
-    assert await pipeline.run_exclusive(lambda s: s.fetch("SELECT count(*) FROM llm_calls")) == [(1,)]
+    assert await pipeline.run_exclusive(lambda s: s.fetch("SELECT count(*) FROM llm_calls")) == [
+        (1,)
+    ]
     with pytest.raises(ZeroDivisionError):
         await pipeline.run_exclusive(lambda s: 1 / 0)
     pipeline.close()

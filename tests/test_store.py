@@ -17,8 +17,16 @@ def test_new_file_gets_latest_schema(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "data" / "v.duckdb")
     assert store.schema_version == LATEST_VERSION
     tables = {r[0] for r in store.fetch("SELECT table_name FROM information_schema.tables")}
-    assert {"llm_calls", "predictions", "labels", "feedback", "spans", "logs",
-            "alert_history", "audit_log"} <= tables
+    assert {
+        "llm_calls",
+        "predictions",
+        "labels",
+        "feedback",
+        "spans",
+        "logs",
+        "alert_history",
+        "audit_log",
+    } <= tables
     store.close()
 
 
@@ -45,9 +53,13 @@ def test_newer_file_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "future.duckdb"
     DuckDBStore(path).close()
     con = duckdb.connect(str(path))
-    con.execute("UPDATE vigil_meta SET value = ? WHERE key = 'schema_version'", [str(LATEST_VERSION + 1)])
+    con.execute(
+        "UPDATE vigil_meta SET value = ? WHERE key = 'schema_version'", [str(LATEST_VERSION + 1)]
+    )
     con.close()
-    with pytest.raises(SchemaTooNewError, match=rf"version {LATEST_VERSION + 1} is newer.*upgrade Vigil"):
+    with pytest.raises(
+        SchemaTooNewError, match=rf"version {LATEST_VERSION + 1} is newer.*upgrade Vigil"
+    ):
         DuckDBStore(path)
     # The refused file is untouched.
     con = duckdb.connect(str(path), read_only=True)
@@ -60,15 +72,27 @@ def test_every_record_type_round_trips(tmp_path: Path) -> None:
     ts = datetime(2026, 11, 1, 12, 30, tzinfo=UTC)
     records = {
         CallRecord: [CallRecord(id="c", ts=ts, model="m", input_tokens=3, metadata={"k": [1, 2]})],
-        Prediction: [Prediction(id="p", ts=ts, model="churn", features={"a": 1.5, "b": "x"}, prediction=1)],
+        Prediction: [
+            Prediction(id="p", ts=ts, model="churn", features={"a": 1.5, "b": "x"}, prediction=1)
+        ],
         Label: [Label(id="l", ts=ts, prediction_id="p", label=1)],
         Feedback: [Feedback(id="f", ts=ts, call_id="c", score=0.5, comment="ok")],
-        Span: [Span(trace_id="t", span_id="s", name="chat", ts=ts, attributes={"gen_ai.system": "openai"})],
+        Span: [
+            Span(
+                trace_id="t",
+                span_id="s",
+                name="chat",
+                ts=ts,
+                attributes={"gen_ai.system": "openai"},
+            )
+        ],
         LogRecord: [LogRecord(id="g", ts=ts, body="hello", trace_id="t")],
     }
     assert set(records) == set(RECORD_TYPES)
     store.write(records)
-    assert store.fetch("SELECT ts, metadata->'k' FROM llm_calls") == [(ts.replace(tzinfo=None), "[1,2]")]
+    assert store.fetch("SELECT ts, metadata->'k' FROM llm_calls") == [
+        (ts.replace(tzinfo=None), "[1,2]")
+    ]
     assert store.fetch("SELECT features->>'b', prediction FROM predictions") == [("x", "1")]
     assert store.fetch("SELECT attributes->>'gen_ai.system' FROM spans") == [("openai",)]
     store.close()

@@ -102,7 +102,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     log.info(
         "vigil started",
-        extra={"version": __version__, "store": cfg.store.path, "schema": state.store.schema_version},
+        extra={
+            "version": __version__,
+            "store": cfg.store.path,
+            "schema": state.store.schema_version,
+        },
     )
     try:
         yield

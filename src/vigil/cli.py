@@ -17,11 +17,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Path to vigil.yaml (defaults apply to every missing key)."),
+    typer.Option(
+        "--config", "-c", help="Path to vigil.yaml (defaults apply to every missing key)."
+    ),
 ]
 
 
@@ -38,7 +40,7 @@ def main_options(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    """Vigil: see requests, tokens, cost, latency, drift and accuracy of your models in one place."""
+    """Vigil: requests, tokens, cost, latency, drift and accuracy of your models in one place."""
 
 
 @app.command()

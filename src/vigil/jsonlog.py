@@ -48,7 +48,7 @@ class JSONFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
+            if key not in _RESERVED and not key.startswith("_") and key != "color_message":
                 payload[key] = value
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)

@@ -170,7 +170,16 @@ Record: TypeAlias = CallRecord | Prediction | Label | Feedback | Span | LogRecor
 RECORD_TYPES: tuple[type[Record], ...] = (CallRecord, Prediction, Label, Feedback, Span, LogRecord)
 
 JSON_COLUMNS: frozenset[str] = frozenset(
-    {"metadata", "features", "prediction", "probabilities", "label", "attributes", "events", "resource"}
+    {
+        "metadata",
+        "features",
+        "prediction",
+        "probabilities",
+        "label",
+        "attributes",
+        "events",
+        "resource",
+    }
 )
 """Fields holding free-form JSON; the store keeps them as JSON text."""
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -38,6 +42,24 @@ def check_store_or_exit(path: str, console: Console) -> None:
         raise typer.Exit(2) from None
 
 
+class GracefulServer(uvicorn.Server):
+    """uvicorn, but a graceful SIGTERM/SIGINT shutdown exits 0 instead of re-raising the signal."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        originals = {
+            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
 def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app,
@@ -70,10 +92,7 @@ def run_server(
     host = host or cfg.server.host
     port = port or cfg.server.port
     announce(console, host, port, app, manager)
-    server = uvicorn.Server(uvicorn_config(app, host, port))
-    try:
-        server.run()
-    except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after a clean shutdown
-        pass
+    server = GracefulServer(uvicorn_config(app, host, port))
+    server.run()
     if not server.started:
         raise typer.Exit(1)

@@ -35,7 +35,9 @@ class APIError(Exception):
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response serialized with orjson (the hot-path JSON library, design.md §3)."""
-    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
+    return Response(
+        orjson.dumps(body), status_code=status, headers=headers, media_type="application/json"
+    )
 
 
 def error_response(
@@ -53,7 +55,7 @@ async def api_error_handler(_: Request, exc: Exception) -> Response:
 async def http_error_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 async def validation_error_handler(_: Request, exc: Exception) -> Response:

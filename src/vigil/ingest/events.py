@@ -1,7 +1,7 @@
 """`POST /api/v1/events`: typed events in, acknowledged only after their batch is committed.
 
-Each event is validated on its own: a bad one is rejected with its index and reason and the good ones
-are stored, so bad input never poisons a batch (design.md §4).
+Each event is validated on its own: a bad one is rejected with its index and reason and the good
+ones are stored, so bad input never poisons a batch (design.md §4).
 """
 
 from __future__ import annotations
@@ -84,9 +84,7 @@ async def ingest_events(request: Request) -> dict[str, Any]:
         await vigil.pipeline.write(records)
     except Backpressure as exc:
         retry = str(max(1, round(exc.retry_after)))
-        raise APIError(
-            503, "overloaded", str(exc), headers={"retry-after": retry}
-        ) from None
+        raise APIError(503, "overloaded", str(exc), headers={"retry-after": retry}) from None
     except PipelineClosed as exc:
         raise APIError(503, "shutting_down", str(exc), headers={"retry-after": "1"}) from None
     for record in records:

@@ -18,6 +18,7 @@ submission fails alone and never poisons the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -252,10 +253,8 @@ class WritePipeline:
             self._depth -= done
             self.metrics.pipeline_queue_depth.set(self._depth)
         for loop, futures in waiting.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 loop.call_soon_threadsafe(_resolve_all, futures, error)
-            except RuntimeError:  # that loop is closed: nobody is waiting any more
-                pass
 
     def _run_op(self, op: _Op) -> None:
         try:

@@ -6,7 +6,6 @@ the speed of a plain Arrow insert (see bench/pipeline.py); free-form JSON fields
 
 from __future__ import annotations
 
-import functools
 import typing
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -49,16 +48,27 @@ def _arrow_type(name: str, hint: Any) -> Any:
         raise TypeError(f"no Arrow type for field {name}: {hint!r}") from None
 
 
-@functools.cache
+_Getters = tuple[tuple[str, Callable[[Any], Any], bool], ...]
+_SCHEMAS: dict[str, Any] = {}
+_GETTERS: dict[str, _Getters] = {}
+
+
 def arrow_schema(record_type: type[Record]) -> Any:
     """The Arrow schema of a record type, derived once from its dataclass fields."""
-    hints = typing.get_type_hints(record_type)
-    return pa.schema([(name, _arrow_type(name, hints[name])) for name in columns(record_type)])
+    schema = _SCHEMAS.get(record_type.TABLE)
+    if schema is None:
+        hints = typing.get_type_hints(record_type)
+        schema = pa.schema([(n, _arrow_type(n, hints[n])) for n in columns(record_type)])
+        _SCHEMAS[record_type.TABLE] = schema
+    return schema
 
 
-@functools.cache
-def _getters(record_type: type[Record]) -> tuple[tuple[str, Callable[[Any], Any], bool], ...]:
-    return tuple((name, attrgetter(name), name in JSON_COLUMNS) for name in columns(record_type))
+def _getters(record_type: type[Record]) -> _Getters:
+    getters = _GETTERS.get(record_type.TABLE)
+    if getters is None:
+        getters = tuple((n, attrgetter(n), n in JSON_COLUMNS) for n in columns(record_type))
+        _GETTERS[record_type.TABLE] = getters
+    return getters
 
 
 def to_arrow(record_type: type[Record], records: Sequence[Record]) -> Any:

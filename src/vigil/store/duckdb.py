@@ -20,7 +20,16 @@ from vigil.store.base import StoreError
 from vigil.store.migrations import LATEST_VERSION, META_DDL, pending
 
 _RETENTION_TABLES = frozenset(
-    {"llm_calls", "predictions", "labels", "feedback", "spans", "logs", "alert_history", "audit_log"}
+    {
+        "llm_calls",
+        "predictions",
+        "labels",
+        "feedback",
+        "spans",
+        "logs",
+        "alert_history",
+        "audit_log",
+    }
 )
 
 
@@ -58,7 +67,9 @@ class DuckDBStore:
     # -- schema ---------------------------------------------------------------------------------
     def _read_version(self) -> int:
         self._con.execute(META_DDL)
-        row = self._con.execute("SELECT value FROM vigil_meta WHERE key = 'schema_version'").fetchone()
+        row = self._con.execute(
+            "SELECT value FROM vigil_meta WHERE key = 'schema_version'"
+        ).fetchone()
         return int(row[0]) if row else 0
 
     def _migrate(self, target: int) -> int:
