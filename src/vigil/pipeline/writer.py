@@ -1,7 +1,9 @@
-"""The one write path: bounded queue -> batch -> group commit, in a dedicated writer thread.
+"""The one write path: bounded queue -> batch -> group commit, off the event loop.
 
-Why a thread: DuckDB calls block, and the gateway's event loop must never wait on the store. Why
-group commit: one transaction per flush turns thousands of small writes into one fsync.
+Why threads: DuckDB calls block, and the gateway's event loop must never wait on the store. Two of
+them: the batcher turns the next batch into Arrow tables (Python, holds the GIL) while the committer
+inserts and commits the previous one (DuckDB, releases the GIL), so both cores work. Why group
+commit: one transaction per flush turns thousands of small writes into one commit.
 
 Two ways in:
 - `await write(records)` for callers that need durability (ingest): returns after the transaction
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections import defaultdict
@@ -30,6 +33,7 @@ from typing import Any, TypeVar
 from vigil.metrics import VigilMetrics
 from vigil.records import Record
 from vigil.store import Store, StoreError
+from vigil.store.base import PreparedBatch
 
 log = logging.getLogger("vigil.pipeline")
 
@@ -63,8 +67,18 @@ class _Op:
 
 
 @dataclass(slots=True)
+class _Prepared:
+    submissions: list[_Submission]
+    prepared: PreparedBatch | Exception
+    counts: dict[str, int]
+    started: float
+
+
+@dataclass(slots=True)
 class _Pending:
     submissions: list[_Submission] = field(default_factory=list)
+    telemetry: list[Record] = field(default_factory=list)
+    """Records from `offer()`: nobody waits for them, so no per-record submission object."""
     ops: list[_Op] = field(default_factory=list)
     records: int = 0
     durable: bool = False
@@ -105,21 +119,28 @@ class WritePipeline:
         self._pending = _Pending()
         self._depth = 0  # records queued or being written
         self._closing = False
-        self._thread: threading.Thread | None = None
+        # Batcher -> committer hand-off; small, so conversion runs at most two batches ahead.
+        self._handoff: queue.Queue[_Prepared | _Op | None] = queue.Queue(maxsize=2)
+        self._threads: list[threading.Thread] = []
         self.last_error: str | None = None
+        metrics.pipeline_queue_depth.set_function(lambda: self._depth)  # read at scrape time
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="vigil-writer", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name="vigil-batcher", daemon=True),
+            threading.Thread(target=self._commit_loop, name="vigil-committer", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop taking writes, flush everything queued, and join the writer (blocking)."""
+        """Stop taking writes, flush everything queued, and join the threads (blocking)."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     @property
     def depth(self) -> int:
@@ -127,7 +148,7 @@ class WritePipeline:
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     def below_high_water(self) -> bool:
         return self._depth < self.high_water
@@ -144,7 +165,7 @@ class WritePipeline:
                 raise PipelineClosed("write pipeline is shutting down")
             if self._depth + len(records) > self.high_water and self._depth > 0:
                 raise Backpressure(self.retry_after)
-            self._enqueue(_Submission(records, future, loop), durable=True)
+            self._enqueue(_Submission(records, future, loop))
         await future
 
     def offer(self, record: Record) -> bool:
@@ -153,11 +174,19 @@ class WritePipeline:
             if self._closing or self._depth >= self.queue_max:
                 self.metrics.pipeline_dropped.labels("queue_full").inc()
                 return False
-            self._enqueue(_Submission((record,)), durable=False)
+            pending = self._pending
+            if not pending.records:
+                pending.oldest = time.monotonic()
+                self._cond.notify()  # the batcher starts its flush-interval clock
+            pending.telemetry.append(record)
+            pending.records += 1
+            self._depth += 1
+            if pending.records == self.batch_max:
+                self._cond.notify()
         return True
 
     async def run_exclusive(self, fn: Callable[[Store], T]) -> T:
-        """Run `fn(store)` on the writer thread between batches (retention, maintenance)."""
+        """Run `fn(store)` on the committer thread between batches (retention, maintenance)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._cond:
@@ -168,76 +197,97 @@ class WritePipeline:
             self._cond.notify()
         return await future
 
-    def _enqueue(self, submission: _Submission, *, durable: bool) -> None:
+    def _enqueue(self, submission: _Submission) -> None:
         pending = self._pending
-        first = not pending.submissions
-        if first:
+        if not pending.records:
             pending.oldest = time.monotonic()
         pending.submissions.append(submission)
         n = len(submission.records)
         pending.records += n
         self._depth += n
-        self.metrics.pipeline_queue_depth.set(self._depth)
-        if durable and not pending.durable:
+        if not pending.durable:
             pending.durable = True
             self._cond.notify()
-        elif first or pending.records >= self.batch_max:
-            self._cond.notify()  # first: the writer starts its flush-interval clock
 
     # -- writer thread --------------------------------------------------------------------------
     def _ready(self) -> bool:
         p = self._pending
         if p.durable or p.records >= self.batch_max or self._closing:
             return True
-        return bool(p.submissions) and time.monotonic() - p.oldest >= self.flush_interval
+        return p.records > 0 and time.monotonic() - p.oldest >= self.flush_interval
 
     def _run(self) -> None:
+        """Batcher thread: wait for a batch, convert it, hand it to the committer."""
         while True:
             with self._cond:
                 while not self._ready():
                     timeout = None
-                    if self._pending.submissions:
+                    if self._pending.records:
                         timeout = self.flush_interval - (time.monotonic() - self._pending.oldest)
                     self._cond.wait(timeout)
                 batch, self._pending = self._pending, _Pending()
                 closing = self._closing
+            if batch.telemetry:
+                batch.submissions.append(_Submission(batch.telemetry))
             if batch.submissions:
-                self._flush(batch.submissions)
+                self._handoff.put(self._prepare(batch.submissions))
             for op in batch.ops:
-                self._run_op(op)
+                self._handoff.put(op)
             if closing:
                 with self._cond:
-                    if not self._pending.submissions and not self._pending.ops:
+                    if not self._pending.records and not self._pending.ops:
+                        self._handoff.put(None)
                         return
 
-    def _flush(self, submissions: list[_Submission]) -> None:
-        started = time.perf_counter()
-        error = self._commit(submissions)
-        if error is None:
-            self._settle(submissions, None)
-        else:
-            # Retry one submission at a time so only the bad one fails.
-            log.warning("group commit failed, retrying submissions one by one: %s", error)
-            for submission in submissions:
-                self._settle([submission], self._commit([submission]))
-        self.metrics.pipeline_flush_seconds.observe(time.perf_counter() - started)
-
-    def _commit(self, submissions: list[_Submission]) -> StoreError | None:
+    def _prepare(self, submissions: list[_Submission]) -> _Prepared:
         by_type: dict[type[Record], list[Record]] = defaultdict(list)
         for submission in submissions:
             for record in submission.records:
                 by_type[type(record)].append(record)
+        started = time.perf_counter()
         try:
-            self.store.write(by_type)
+            prepared: PreparedBatch | Exception = self.store.prepare(by_type)
+        except Exception as exc:  # conversion errors (e.g. a wrong type) must not kill the batcher
+            prepared = exc
+        counts = {rt.TABLE: len(recs) for rt, recs in by_type.items()}
+        return _Prepared(submissions, prepared, counts, started)
+
+    def _commit_loop(self) -> None:
+        """Committer thread: the store's only writer."""
+        while (item := self._handoff.get()) is not None:
+            if isinstance(item, _Op):
+                self._run_op(item)
+            else:
+                self._flush(item)
+
+    def _flush(self, item: _Prepared) -> None:
+        error = self._commit(item.prepared, item.counts)
+        if error is None:
+            self._settle(item.submissions, None)
+        else:
+            # Retry one submission at a time so only the bad one fails.
+            log.warning("group commit failed, retrying submissions one by one: %s", error)
+            for submission in item.submissions:
+                single = self._prepare([submission])
+                self._settle([submission], self._commit(single.prepared, single.counts))
+        self.metrics.pipeline_flush_seconds.observe(time.perf_counter() - item.started)
+
+    def _commit(
+        self, prepared: PreparedBatch | Exception, counts: dict[str, int]
+    ) -> StoreError | None:
+        try:
+            if isinstance(prepared, Exception):
+                raise prepared
+            self.store.commit(prepared)
         except StoreError as exc:
             self.last_error = str(exc)
             return exc
-        except Exception as exc:  # conversion errors (e.g. a wrong type) must not kill the writer
+        except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             return StoreError(self.last_error)
         self.last_error = None
-        for record_type, records in by_type.items():
-            self.metrics.pipeline_committed.labels(record_type.TABLE).inc(len(records))
+        for table, n in counts.items():
+            self.metrics.pipeline_committed.labels(table).inc(n)
         return None
 
     def _settle(self, submissions: list[_Submission], error: StoreError | None) -> None:
@@ -251,7 +301,6 @@ class WritePipeline:
                 self.metrics.pipeline_dropped.labels("write_error").inc(len(submission.records))
         with self._cond:
             self._depth -= done
-            self.metrics.pipeline_queue_depth.set(self._depth)
         for loop, futures in waiting.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 loop.call_soon_threadsafe(_resolve_all, futures, error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from vigil.records import Record
 
@@ -17,11 +17,21 @@ class SchemaTooNewError(StoreError):
     """The file was written by a newer Vigil; opening it would risk corrupting it."""
 
 
+PreparedBatch: TypeAlias = list[tuple[type[Record], Any]]
+"""Record batches converted for the backend (Arrow tables), ready to commit."""
+
+
 class Store(Protocol):
     schema_version: int
 
+    def prepare(self, batches: Mapping[type[Record], Sequence[Record]]) -> PreparedBatch:
+        """Convert records for insertion; pure CPU work, no store access (any thread)."""
+
+    def commit(self, prepared: PreparedBatch) -> None:
+        """Insert prepared batches in one transaction: all of them commit, or none."""
+
     def write(self, batches: Mapping[type[Record], Sequence[Record]]) -> None:
-        """Write all batches in one transaction: all of them commit, or none."""
+        """`commit(prepare(batches))`."""
 
     def delete_older_than(self, table: str, cutoff: datetime) -> int:
         """Delete rows of `table` whose `ts` is before `cutoff` (UTC); returns rows deleted."""

@@ -16,7 +16,7 @@ import duckdb
 
 from vigil.records import Record, columns
 from vigil.store.arrow import to_arrow
-from vigil.store.base import StoreError
+from vigil.store.base import PreparedBatch, StoreError
 from vigil.store.migrations import LATEST_VERSION, META_DDL, pending
 
 _RETENTION_TABLES = frozenset(
@@ -101,8 +101,14 @@ class DuckDBStore:
             self._insert_sql[record_type] = sql
         return sql
 
+    def prepare(self, batches: Mapping[type[Record], Sequence[Record]]) -> PreparedBatch:
+        return [(rt, to_arrow(rt, recs)) for rt, recs in batches.items() if recs]
+
     def write(self, batches: Mapping[type[Record], Sequence[Record]]) -> None:
-        tables = [(rt, to_arrow(rt, recs)) for rt, recs in batches.items() if recs]
+        self.commit(self.prepare(batches))
+
+    def commit(self, prepared: PreparedBatch) -> None:
+        tables = prepared
         if not tables:
             return
         cur = self._writer
