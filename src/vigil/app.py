@@ -12,11 +12,11 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -72,6 +72,23 @@ def _on_reload(old: VigilConfig, new: VigilConfig) -> None:
         )
 
 
+async def _retention(state: VigilState) -> None:
+    assert state.pipeline is not None
+    await retention_loop(
+        state.pipeline,
+        lambda: retention_periods(state.config.retention),
+        lambda: state.config.retention.check_interval.total_seconds(),
+        state.metrics,
+    )
+
+
+ROUTERS: list[APIRouter] = [events_router, metrics_router]
+"""Every route group, in data-flow order; a feature adds its router here."""
+
+BACKGROUND_JOBS: list[Callable[[VigilState], Coroutine[Any, Any, None]]] = [_retention]
+"""Started after the store and pipeline are up, cancelled before they shut down."""
+
+
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: VigilState = app.state.vigil
@@ -92,14 +109,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGHUP, state.manager.reload)
-    retention = asyncio.create_task(
-        retention_loop(
-            pipeline,
-            lambda: retention_periods(state.config.retention),
-            lambda: state.config.retention.check_interval.total_seconds(),
-            state.metrics,
-        )
-    )
+    tasks = [asyncio.create_task(job(state), name=job.__name__) for job in BACKGROUND_JOBS]
     log.info(
         "vigil started",
         extra={
@@ -111,9 +121,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        retention.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retention
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGHUP)
         queued = pipeline.depth
@@ -136,8 +146,8 @@ def create_app(config: VigilConfig | ConfigManager | None = None) -> FastAPI:
     app.add_exception_handler(APIError, api_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    app.include_router(events_router)
-    app.include_router(metrics_router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -89,4 +89,8 @@ async def ingest_events(request: Request) -> dict[str, Any]:
         raise APIError(503, "shutting_down", str(exc), headers={"retry-after": "1"}) from None
     for record in records:
         metrics.ingest_events.labels(record.KIND).inc()
+        if isinstance(record, CallRecord):
+            metrics.observe_call(record)
+        elif isinstance(record, Prediction):
+            metrics.predictions.labels(record.model).inc()
     return {"accepted": len(records), "rejected": rejected}

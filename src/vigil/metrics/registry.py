@@ -8,7 +8,36 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from vigil.records import CallRecord
+
 FLUSH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LATENCY_BUCKETS = (
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    7.5,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    45.0,
+    60.0,
+    90.0,
+    120.0,
+    180.0,
+    300.0,
+    600.0,
+)
+"""LLM calls take tens of milliseconds to minutes."""
+TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
 
 class VigilMetrics:
@@ -53,3 +82,130 @@ class VigilMetrics:
             ["table"],
             registry=r,
         )
+        self._llm(r)
+        self._ml(r)
+        self.alerts_firing = Gauge(
+            "vigil_alerts_firing", "Alerts firing now, by severity.", ["severity"], registry=r
+        )
+
+    def _llm(self, r: CollectorRegistry) -> None:
+        mp = ["model", "provider"]
+        self.requests = Counter(
+            "vigil_requests",
+            "LLM requests (gateway and ingested), by model, provider and HTTP status code.",
+            ["model", "provider", "status_code"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "vigil_request_duration_seconds",
+            "End-to-end LLM request duration in seconds.",
+            mp,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "vigil_time_to_first_token_seconds",
+            "Time to the first streamed token in seconds (streaming requests).",
+            mp,
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "vigil_tokens",
+            "Tokens processed, by type (input, output, cached_input).",
+            ["model", "provider", "type"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "vigil_cost_usd", "Cost in US dollars from the price table.", mp, registry=r
+        )
+        self.rate_limited = Counter(
+            "vigil_rate_limited",
+            "Requests refused with 429, by scope (key, model, upstream).",
+            ["model", "scope"],
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "vigil_upstream_errors",
+            "Failed upstream attempts, by provider and error type.",
+            ["provider", "error_type"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "vigil_retries", "Upstream attempts retried, by model.", ["model"], registry=r
+        )
+        self.fallbacks = Counter(
+            "vigil_fallbacks",
+            "Requests served by a fallback model, by model.",
+            ["model"],
+            registry=r,
+        )
+        self.budget_used_ratio = Gauge(
+            "vigil_budget_used_ratio",
+            "Share of the current budget period spent, per key or team (one label empty).",
+            ["key", "team"],
+            registry=r,
+        )
+
+    def _ml(self, r: CollectorRegistry) -> None:
+        self.predictions = Counter(
+            "vigil_predictions", "Predictions received, by model.", ["model"], registry=r
+        )
+        self.drift_score = Gauge(
+            "vigil_drift_score",
+            "Latest drift statistic per feature (p-value or distance, see method).",
+            ["model", "feature", "method"],
+            registry=r,
+        )
+        self.drift_detected = Gauge(
+            "vigil_drift_detected",
+            "1 when the latest drift check flagged the feature, else 0.",
+            ["model", "feature"],
+            registry=r,
+        )
+        self.dataset_drift_share = Gauge(
+            "vigil_dataset_drift_share",
+            "Share of a model's features flagged as drifted.",
+            ["model"],
+            registry=r,
+        )
+        self.model_performance = Gauge(
+            "vigil_model_performance",
+            "Realized model performance from labels, by metric.",
+            ["model", "metric"],
+            registry=r,
+        )
+        self.model_performance_estimated = Gauge(
+            "vigil_model_performance_estimated",
+            "Estimated model performance without labels (CBPE), by metric.",
+            ["model", "metric"],
+            registry=r,
+        )
+        self.data_quality_issues = Gauge(
+            "vigil_data_quality_issues",
+            "Data-quality issues in the latest window, by feature and check.",
+            ["model", "feature", "check"],
+            registry=r,
+        )
+        self.llm_quality = Gauge(
+            "vigil_llm_quality",
+            "LLM quality signals (feedback score, refusal rate, ...), by model and signal.",
+            ["model", "signal"],
+            registry=r,
+        )
+
+    def observe_call(self, call: CallRecord) -> None:
+        """Count one LLM call, from the gateway or from ingest, in every LLM metric."""
+        model, provider = call.model, call.provider
+        self.requests.labels(model, provider, str(call.status_code)).inc()
+        self.request_duration.labels(model, provider).observe(call.duration_s)
+        if call.ttft_s is not None:
+            self.ttft.labels(model, provider).observe(call.ttft_s)
+        if call.input_tokens:
+            self.tokens.labels(model, provider, "input").inc(call.input_tokens)
+        if call.output_tokens:
+            self.tokens.labels(model, provider, "output").inc(call.output_tokens)
+        if call.cached_input_tokens:
+            self.tokens.labels(model, provider, "cached_input").inc(call.cached_input_tokens)
+        if call.cost_usd:
+            self.cost.labels(model, provider).inc(call.cost_usd)

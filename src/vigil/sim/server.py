@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import threading
 from collections.abc import Callable
@@ -208,14 +209,19 @@ def run_sim(
 ) -> None:
     """Serve both providers until Ctrl-C (blocking); what `vigil sim` runs."""
     loop = new_event_loop()
+    stop = asyncio.Event()
     task = loop.create_task(
-        serve_forever(host, openai_port, anthropic_port, profile_path, seed, api_key, on_ready)
+        serve_forever(
+            host, openai_port, anthropic_port, profile_path, seed, api_key, on_ready, stop
+        )
     )
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(NotImplementedError):  # SIGTERM stops as cleanly as Ctrl-C
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
         loop.run_until_complete(task)
     except KeyboardInterrupt:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(task)
+        stop.set()
+        loop.run_until_complete(task)
     finally:
         loop.close()

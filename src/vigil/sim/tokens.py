@@ -10,7 +10,7 @@ The approximation (documented in docs/simulator.md):
 - text is cut into pieces by a regex: an optional leading space followed by a run of letters, a
   run of 1-3 digits, or a run of other symbols; whitespace that is not a single leading space is
   its own piece;
-- a letter run longer than 6 characters is split after the first 6 and then every 4 characters;
+- a letter run longer than 8 characters is split after the first 8 and then every 4 characters;
 - a chat adds 3 tokens per message (+1 when it has a `name`) and 3 for the assistant's reply
   priming, which is what OpenAI documents for its chat format.
 """
@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 _PIECE_RE = re.compile(r" ?[^\W\d_]+| ?\d{1,3}| ?[^\s\w]+| ?_+|\s+(?!\S)|\s+")
-_FIRST_CHUNK = 6
+_FIRST_CHUNK = 8
 _NEXT_CHUNK = 4
 
 
