@@ -8,7 +8,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from vigil.records import RECORD_TYPES, CallRecord, Feedback, Label, LogRecord, Prediction, Span
+from vigil.records import (
+    RECORD_TYPES,
+    BusinessMetric,
+    CallRecord,
+    Feedback,
+    Label,
+    LogRecord,
+    Prediction,
+    Span,
+)
 from vigil.store import DuckDBStore, SchemaTooNewError
 from vigil.store.migrations import LATEST_VERSION
 
@@ -87,6 +96,9 @@ def test_every_record_type_round_trips(tmp_path: Path) -> None:
             )
         ],
         LogRecord: [LogRecord(id="g", ts=ts, body="hello", trace_id="t")],
+        BusinessMetric: [
+            BusinessMetric(id="b", ts=ts, name="ctr", value=0.1, labels={"page": "home"})
+        ],
     }
     assert set(records) == set(RECORD_TYPES)
     store.write(records)

@@ -165,9 +165,33 @@ class LogRecord:
     attributes: JSONValue = None
 
 
-Record: TypeAlias = CallRecord | Prediction | Label | Feedback | Span | LogRecord
+@dataclass(slots=True)
+class BusinessMetric:
+    """A business metric point (click-through, conversion...) monitored like any other signal."""
 
-RECORD_TYPES: tuple[type[Record], ...] = (CallRecord, Prediction, Label, Feedback, Span, LogRecord)
+    TABLE: ClassVar[str] = "business_metrics"
+    KIND: ClassVar[str] = "metric"
+    __pydantic_config__ = _VALIDATION
+
+    id: str = field(default_factory=new_id)
+    ts: datetime = field(default_factory=utcnow)
+    name: str = ""
+    value: float = 0.0
+    model: str | None = None
+    labels: JSONValue = None
+
+
+Record: TypeAlias = CallRecord | Prediction | Label | Feedback | Span | LogRecord | BusinessMetric
+
+RECORD_TYPES: tuple[type[Record], ...] = (
+    CallRecord,
+    Prediction,
+    Label,
+    Feedback,
+    Span,
+    LogRecord,
+    BusinessMetric,
+)
 
 JSON_COLUMNS: frozenset[str] = frozenset(
     {
@@ -179,6 +203,7 @@ JSON_COLUMNS: frozenset[str] = frozenset(
         "attributes",
         "events",
         "resource",
+        "labels",
     }
 )
 """Fields holding free-form JSON; the store keeps them as JSON text."""

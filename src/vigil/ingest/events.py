@@ -16,10 +16,10 @@ from vigil.api.auth import require_admin
 from vigil.api.errors import APIError
 from vigil.ingest.body import read_body
 from vigil.pipeline import Backpressure, PipelineClosed
-from vigil.records import CallRecord, Feedback, Label, Prediction, Record
+from vigil.records import BusinessMetric, CallRecord, Feedback, Label, Prediction, Record
 
 EVENT_TYPES: dict[str, type[Record]] = {
-    t.KIND: t for t in (CallRecord, Prediction, Label, Feedback)
+    t.KIND: t for t in (CallRecord, Prediction, Label, Feedback, BusinessMetric)
 }
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {kind: TypeAdapter(t) for kind, t in EVENT_TYPES.items()}
 
@@ -60,7 +60,7 @@ def parse_events(
 
 @router.post("/api/v1/events", dependencies=[Depends(require_admin)])
 async def ingest_events(request: Request) -> dict[str, Any]:
-    """Store a batch of `llm_call`, `prediction`, `label` and `feedback` events.
+    """Store a batch of `llm_call`, `prediction`, `label`, `feedback` and `metric` events.
 
     Body: a JSON array of events, each `{"kind": ..., <fields of the record>}`. Answers
     `{"accepted": N, "rejected": [{"index", "kind", "reason"}]}` once the accepted events are

@@ -29,6 +29,7 @@ _RETENTION_TABLES = frozenset(
         "logs",
         "alert_history",
         "audit_log",
+        "business_metrics",
     }
 )
 

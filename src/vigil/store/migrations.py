@@ -65,6 +65,15 @@ MIGRATIONS: tuple[Migration, ...] = (
                 target VARCHAR, details JSON)""",
         ),
     ),
+    Migration(
+        3,
+        "business metrics (events of kind `metric`)",
+        (
+            """CREATE TABLE business_metrics (
+                id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, name VARCHAR NOT NULL,
+                value DOUBLE, model VARCHAR, labels JSON)""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -23,7 +23,7 @@ CLASS_TABLES: Mapping[str, tuple[str, ...]] = {
     "logs": ("logs",),
     "spans": ("spans",),
     "llm_calls": ("llm_calls",),
-    "inference": ("predictions", "labels", "feedback"),
+    "inference": ("predictions", "labels", "feedback", "business_metrics"),
     "alert_history": ("alert_history",),
     "audit": ("audit_log",),
 }
