@@ -81,7 +81,8 @@ def check_config_cmd(
     raise typer.Exit(run_check_config(file))
 
 
-def _register_sim() -> None:
+def _register_feature_commands() -> None:
+    """Commands that live with their feature; one registration each."""
     from vigil.sim.command import sim_command
 
     app.command(
@@ -89,7 +90,7 @@ def _register_sim() -> None:
     )(sim_command)
 
 
-_register_sim()
+_register_feature_commands()
 
 
 def main() -> None:

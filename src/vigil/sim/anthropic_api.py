@@ -79,8 +79,17 @@ def rate_limited(limits: Limits) -> web.Response:
     return error(429, "Number of requests has exceeded your rate limit.", headers)
 
 
-def _validate(request: web.Request, state: SimState, body: Any) -> web.Response | None:
+def _api_key(request: web.Request) -> str:
+    """`x-api-key`, or a bearer token (newer SDKs send `Authorization: Bearer` for API keys)."""
     key = request.headers.get("x-api-key", "").strip()
+    if not key:
+        auth = request.headers.get("authorization", "")
+        key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    return key
+
+
+def _validate(request: web.Request, state: SimState, body: Any) -> web.Response | None:
+    key = _api_key(request)
     if not key:
         return error(401, "x-api-key header is required")
     if state.api_key is not None and key != state.api_key:
@@ -299,7 +308,7 @@ async def _stream(
 
 async def list_models(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    if not request.headers.get("x-api-key"):
+    if not _api_key(request):
         return error(401, "x-api-key header is required")
     data = [
         {

@@ -53,7 +53,7 @@ async def _start(app: web.Application, sock: socket.socket) -> web.AppRunner:
         app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT_S
     )
     await runner.setup()
-    await web.SockSite(runner, sock, backlog=1024, shutdown_timeout=SHUTDOWN_TIMEOUT_S).start()
+    await web.SockSite(runner, sock, backlog=1024).start()
     return runner
 
 
