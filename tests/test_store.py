@@ -119,3 +119,10 @@ def test_delete_older_than_keeps_younger_rows(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         store.delete_older_than("vigil_meta", now)
     store.close()
+
+
+def test_migration_versions_strictly_increase() -> None:
+    from vigil.store.migrations import MIGRATIONS
+
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == sorted(set(versions)), versions

@@ -29,8 +29,13 @@ from vigil.api.errors import (
     json_response,
     validation_error_handler,
 )
+from vigil.api.keys import router as keys_router
+from vigil.api.stats import router as stats_router
 from vigil.config import ConfigManager, VigilConfig
-from vigil.ingest.events import router as events_router
+from vigil.gateway.lifecycle import budget_gauges, start_gateway, stop_gateway
+from vigil.gateway.routes import router as gateway_router
+from vigil.gateway.service import Gateway
+from vigil.ingest.routes import INGEST_ROUTERS, warm_dedupe
 from vigil.metrics import VigilMetrics
 from vigil.metrics.exposition import router as metrics_router
 from vigil.pipeline import WritePipeline
@@ -49,6 +54,7 @@ class VigilState:
     metrics: VigilMetrics = field(default_factory=VigilMetrics)
     store: Store | None = None
     pipeline: WritePipeline | None = None  # set during start-up, before any request
+    gateway: Gateway | None = None
 
     @property
     def config(self) -> VigilConfig:
@@ -82,10 +88,20 @@ async def _retention(state: VigilState) -> None:
     )
 
 
-ROUTERS: list[APIRouter] = [events_router, metrics_router]
+ROUTERS: list[APIRouter] = [
+    gateway_router,
+    keys_router,
+    *INGEST_ROUTERS,
+    metrics_router,
+    stats_router,
+]
 """Every route group, in data-flow order; a feature adds its router here."""
 
-BACKGROUND_JOBS: list[Callable[[VigilState], Coroutine[Any, Any, None]]] = [_retention]
+BACKGROUND_JOBS: list[Callable[[VigilState], Coroutine[Any, Any, None]]] = [
+    _retention,
+    warm_dedupe,
+    budget_gauges,
+]
 """Started after the store and pipeline are up, cancelled before they shut down."""
 
 
@@ -106,6 +122,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     pipeline.start()
     state.pipeline = pipeline
+    state.gateway = await start_gateway(state)
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGHUP, state.manager.reload)
@@ -126,6 +143,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGHUP)
+        await stop_gateway(state.gateway)
         queued = pipeline.depth
         await asyncio.to_thread(pipeline.close)
         await asyncio.to_thread(state.store.close)

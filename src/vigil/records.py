@@ -89,6 +89,8 @@ class Prediction:
     prediction: JSONValue = None
     score: float | None = None
     probabilities: JSONValue = None
+    schema_issues: str | None = None
+    """JSON text of the ways `features` break the model's declared schema; set by ingest."""
 
 
 @dataclass(slots=True)

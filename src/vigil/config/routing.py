@@ -133,6 +133,12 @@ class ModelConfig(Section):
         default_factory=list, description="Other models tried in order when all deployments fail."
     )
     retries: int = Field(default=2, ge=0, description="Retries on another deployment per request.")
+    rpm: int | None = Field(
+        default=None, ge=1, description="Requests per minute for this model, all keys together."
+    )
+    tpm: int | None = Field(
+        default=None, ge=1, description="Tokens per minute for this model, all keys together."
+    )
     cooldown: CooldownConfig = Field(
         default_factory=CooldownConfig, description="Taking failing deployments out of rotation."
     )

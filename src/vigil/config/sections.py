@@ -200,9 +200,73 @@ class MLModelConfig(Section):
 
 
 class MonitorsConfig(Section):
+    """Windows, baselines and thresholds of the monitors (docs/monitors.md)."""
+
     enabled: bool = Field(default=True, description="Run drift and quality monitors.")
     interval: Duration = Field(
         default=parse_duration("5m"), description="How often monitors evaluate."
+    )
+    window: Duration = Field(
+        default=parse_duration("1h"),
+        description="Length of a time window; windows are aligned to multiples of it (UTC).",
+    )
+    window_size: int | None = Field(
+        default=None,
+        ge=10,
+        description="When set, windows are consecutive chunks of this many predictions instead of "
+        "time periods.",
+    )
+    windows: int = Field(
+        default=4,
+        ge=1,
+        le=500,
+        description="Most recent windows checked for drift and data quality in each run (the "
+        "current, still open window included).",
+    )
+    performance_lookback: Duration = Field(
+        default=parse_duration("7d"),
+        description="How far back predictions are joined with their (late) labels for "
+        "performance, estimated performance and concept drift.",
+    )
+    baseline: Literal["reference", "previous"] = Field(
+        default="reference",
+        description="What a window is compared with: the model's reference dataset, or the "
+        "window before it (rolling).",
+    )
+    min_rows: int = Field(
+        default=30, ge=1, description="Windows with fewer rows are reported but not tested."
+    )
+    drift_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Dataset drift when at least this share of features drifted.",
+    )
+    volume_tolerance: float = Field(
+        default=0.5,
+        gt=0,
+        description="Prediction volume anomaly when a closed window's count differs from the "
+        "median of the earlier windows by more than this fraction.",
+    )
+    performance_tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        description="A window's performance (realized or estimated) is flagged when it is worse "
+        "than the reference's by more than this (absolute for rates and AUC, relative for errors).",
+    )
+    concept_delta: float = Field(
+        default=0.05,
+        ge=0,
+        description="Page-Hinkley magnitude tolerance: rises of the excess error stream smaller "
+        "than this are ignored (concept drift).",
+    )
+    concept_threshold: float = Field(
+        default=50.0,
+        gt=0,
+        description="Page-Hinkley alarm threshold (lambda) on the cumulative excess error.",
+    )
+    max_examples: int = Field(
+        default=5, ge=0, le=100, description="Examples kept per data-quality issue."
     )
 
 

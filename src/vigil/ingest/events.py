@@ -1,7 +1,9 @@
 """`POST /api/v1/events`: typed events in, acknowledged only after their batch is committed.
 
 Each event is validated on its own: a bad one is rejected with its index and reason and the good
-ones are stored, so bad input never poisons a batch (design.md §4).
+ones are stored, so bad input never poisons a batch (design.md §4); `?atomic=true` stores nothing
+unless every event is valid. Events whose id was already stored are acknowledged again without
+being stored twice, so clients can retry a batch whose answer they never got.
 """
 
 from __future__ import annotations
@@ -9,88 +11,136 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
-from pydantic import TypeAdapter, ValidationError
+from fastapi import APIRouter, Depends, Query, Request
 
 from vigil.api.auth import require_admin
 from vigil.api.errors import APIError
-from vigil.ingest.body import read_body
-from vigil.pipeline import Backpressure, PipelineClosed
-from vigil.records import BusinessMetric, CallRecord, Feedback, Label, Prediction, Record
-
-EVENT_TYPES: dict[str, type[Record]] = {
-    t.KIND: t for t in (CallRecord, Prediction, Label, Feedback, BusinessMetric)
-}
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {kind: TypeAdapter(t) for kind, t in EVENT_TYPES.items()}
+from vigil.ingest.body import read_decoded_body
+from vigil.ingest.parse import decode_items, rejection, validate
+from vigil.ingest.schema import feature_issues
+from vigil.ingest.state import IngestState, ingest_state
+from vigil.ingest.write import commit_once, count_accepted
+from vigil.records import CallRecord, Label, Prediction, Record
 
 router = APIRouter(tags=["ingest"])
 
-
-def _reason(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(event)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
-def parse_events(
-    items: list[Any],
-) -> tuple[list[Record], list[dict[str, Any]]]:
-    """Validate raw events; returns the records and the rejections ({index, kind, reason})."""
-    records: list[Record] = []
-    rejected: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            rejected.append({"index": index, "kind": None, "reason": "event must be an object"})
-            continue
-        fields = dict(item)
-        kind = fields.pop("kind", None)
-        adapter = _ADAPTERS.get(kind) if isinstance(kind, str) else None
-        if adapter is None:
-            reason = f"kind must be one of {sorted(EVENT_TYPES)}, got {kind!r}"
-            rejected.append({"index": index, "kind": kind, "reason": reason})
-            continue
-        try:
-            records.append(adapter.validate_python(fields))
-        except ValidationError as exc:
-            rejected.append({"index": index, "kind": kind, "reason": _reason(exc)})
-    return records, rejected
+_EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["kind"],
+                        "properties": {
+                            "kind": {
+                                "type": "string",
+                                "enum": ["llm_call", "prediction", "label", "feedback", "metric"],
+                            },
+                            "id": {"type": "string"},
+                            "ts": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                }
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
-@router.post("/api/v1/events", dependencies=[Depends(require_admin)])
-async def ingest_events(request: Request) -> dict[str, Any]:
+def _enrich(
+    vigil: Any, state: IngestState, index: int, fields: dict[str, Any], record: Record
+) -> str | None:
+    """Fill what the server computes; returns a rejection reason, or None when the event is fine."""
+    config = vigil.config
+    if isinstance(record, CallRecord):
+        if "source" not in fields:
+            record.source = "ingest"
+        if "cost_usd" not in fields:
+            record.cost_usd = state.prices(config).cost(
+                record.model,
+                record.deployment,
+                record.input_tokens,
+                record.output_tokens,
+                record.cached_input_tokens,
+            )
+    elif isinstance(record, Prediction):
+        if not record.model:
+            return "model: a prediction needs the name of its model"
+        schema = state.registry.get(config, record.model)
+        if schema is None:
+            return _unknown_model(state, config, record.model)
+        issues = feature_issues(schema.features, record.features)
+        if issues:
+            record.schema_issues = orjson.dumps(issues).decode()
+    elif isinstance(record, Label):
+        if not record.prediction_id:
+            return "prediction_id: a label needs the id of the prediction it belongs to"
+        if record.model and state.registry.get(config, record.model) is None:
+            return _unknown_model(state, config, record.model)
+    return None
+
+
+def _unknown_model(state: IngestState, config: Any, model: str) -> str | None:
+    # With no model declared at all, any name is accepted (quick start); once the registry is in
+    # use, a name outside it is a typo or an undeclared model, and storing it would hide that.
+    if state.registry.is_empty(config):
+        return None
+    return (
+        f"model: unknown ML model {model!r}; declare it under ml_models in vigil.yaml or with "
+        f"PUT /api/v1/ml-models/{model}"
+    )
+
+
+@router.post("/api/v1/events", dependencies=[Depends(require_admin)], openapi_extra=_EVENTS_BODY)
+async def ingest_events(
+    request: Request,
+    atomic: bool = Query(False, description="Store nothing unless every event is valid."),
+) -> dict[str, Any]:
     """Store a batch of `llm_call`, `prediction`, `label`, `feedback` and `metric` events.
 
-    Body: a JSON array of events, each `{"kind": ..., <fields of the record>}`. Answers
-    `{"accepted": N, "rejected": [{"index", "kind", "reason"}]}` once the accepted events are
-    committed; 503 with `retry-after` when the write pipeline is over its high-water mark.
+    Body: a JSON array (or `{"events": [...]}`) of `{"kind": ..., <fields>}`, or NDJSON (one
+    event per line, `application/x-ndjson`); `Content-Encoding: gzip` accepted. Answers
+    `{"accepted", "duplicates", "flagged", "rejected": [{"index", "kind", "reason"}]}` once the
+    accepted events are committed; with `?atomic=true`, 422 and nothing stored if any is rejected.
+    503 with `retry-after` when the write pipeline is over its high-water mark.
     """
     vigil = request.app.state.vigil
-    body = await read_body(request, vigil.config.server.max_body_bytes)
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise APIError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
-    if isinstance(payload, dict) and isinstance(payload.get("events"), list):
-        payload = payload["events"]
-    if not isinstance(payload, list):
-        raise APIError(400, "invalid_request", "body must be a JSON array of events")
-    records, rejected = parse_events(payload)
-    metrics = vigil.metrics
+    limit = vigil.config.server.max_body_bytes
+    body = await read_decoded_body(request, limit)
+    items, rejected = decode_items(body, request.headers.get("content-type", ""))
+    good, invalid = validate(items, frozenset(r["index"] for r in rejected))
+    rejected.extend(invalid)
+    state = ingest_state(vigil)
+    records: list[Record] = []
+    client_ids: list[bool] = []
+    for index, fields, record in good:
+        why = _enrich(vigil, state, index, fields, record)
+        if why is not None:
+            rejected.append(rejection(index, record.KIND, why))
+            continue
+        records.append(record)
+        client_ids.append("id" in fields)
+    rejected.sort(key=lambda r: r["index"])
     for rej in rejected:
-        metrics.ingest_rejected.labels(str(rej["kind"]), "invalid").inc()
-    try:
-        await vigil.pipeline.write(records)
-    except Backpressure as exc:
-        retry = str(max(1, round(exc.retry_after)))
-        raise APIError(503, "overloaded", str(exc), headers={"retry-after": retry}) from None
-    except PipelineClosed as exc:
-        raise APIError(503, "shutting_down", str(exc), headers={"retry-after": "1"}) from None
-    for record in records:
-        metrics.ingest_events.labels(record.KIND).inc()
-        if isinstance(record, CallRecord):
-            metrics.observe_call(record)
-        elif isinstance(record, Prediction):
-            metrics.predictions.labels(record.model).inc()
-    return {"accepted": len(records), "rejected": rejected}
+        vigil.metrics.ingest_rejected.labels(str(rej["kind"]), "invalid").inc()
+    if atomic and rejected:
+        raise APIError(
+            422,
+            "rejected_events",
+            f"{len(rejected)} of {len(items)} events are invalid; nothing was stored (atomic)",
+            {"rejected": rejected},
+        )
+    duplicate = await commit_once(vigil, records, client_ids)
+    stored = [r for r, dup in zip(records, duplicate, strict=True) if not dup]
+    count_accepted(vigil, stored)
+    flagged = sum(1 for r in stored if isinstance(r, Prediction) and r.schema_issues)
+    return {
+        "accepted": len(records),
+        "duplicates": len(records) - len(stored),
+        "flagged": flagged,
+        "rejected": rejected,
+    }

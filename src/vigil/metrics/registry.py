@@ -6,8 +6,10 @@ process without clashing in prometheus-client's global registry.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
+from vigil import __version__
+from vigil.metrics.labels import CappedLabel
 from vigil.records import CallRecord
 
 FLUSH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -38,6 +40,9 @@ LATENCY_BUCKETS = (
 )
 """LLM calls take tens of milliseconds to minutes."""
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+MAX_KEY_LABELS = 100
+"""Distinct virtual keys that get their own series when per-key labels are on; the rest share
+the `__other__` series (see `vigil.metrics.labels`)."""
 
 
 class VigilMetrics:
@@ -87,6 +92,9 @@ class VigilMetrics:
         self.alerts_firing = Gauge(
             "vigil_alerts_firing", "Alerts firing now, by severity.", ["severity"], registry=r
         )
+        self._per_key(r)
+        Info("vigil_build", "The running Vigil version.", registry=r).info({"version": __version__})
+        ProcessCollector(registry=r)  # process_* (CPU, memory, fds) for the "Vigil" dashboard
 
     def _llm(self, r: CollectorRegistry) -> None:
         mp = ["model", "provider"]
@@ -194,8 +202,52 @@ class VigilMetrics:
             registry=r,
         )
 
+    def _per_key(self, r: CollectorRegistry) -> None:
+        """Per-key series, separate metrics so the contractual label sets never change."""
+        self.per_key_labels = False
+        self.key_label = CappedLabel(MAX_KEY_LABELS)
+        self.key_requests = Counter(
+            "vigil_key_requests",
+            "LLM requests per virtual key (opt-in: metrics.per_key_labels; keys capped).",
+            ["key", "model", "status_code"],
+            registry=r,
+        )
+        self.key_tokens = Counter(
+            "vigil_key_tokens",
+            "Tokens per virtual key and type (opt-in: metrics.per_key_labels; keys capped).",
+            ["key", "model", "type"],
+            registry=r,
+        )
+        self.key_cost = Counter(
+            "vigil_key_cost_usd",
+            "Cost in US dollars per virtual key (opt-in: metrics.per_key_labels; keys capped).",
+            ["key", "model"],
+            registry=r,
+        )
+
+    def configure(self, *, per_key_labels: bool, max_key_labels: int = MAX_KEY_LABELS) -> None:
+        """Apply `metrics.*` config (start-up and reload); existing per-key series stay."""
+        self.per_key_labels = per_key_labels
+        if max_key_labels != self.key_label.limit:
+            self.key_label = CappedLabel(max_key_labels)
+
+    def observe_key_call(self, call: CallRecord) -> None:
+        """Count one call in the per-key metrics (the key label is capped)."""
+        key, model = self.key_label(call.key_id), call.model
+        self.key_requests.labels(key, model, str(call.status_code)).inc()
+        if call.input_tokens:
+            self.key_tokens.labels(key, model, "input").inc(call.input_tokens)
+        if call.output_tokens:
+            self.key_tokens.labels(key, model, "output").inc(call.output_tokens)
+        if call.cached_input_tokens:
+            self.key_tokens.labels(key, model, "cached_input").inc(call.cached_input_tokens)
+        if call.cost_usd:
+            self.key_cost.labels(key, model).inc(call.cost_usd)
+
     def observe_call(self, call: CallRecord) -> None:
         """Count one LLM call, from the gateway or from ingest, in every LLM metric."""
+        if self.per_key_labels:
+            self.observe_key_call(call)
         model, provider = call.model, call.provider
         self.requests.labels(model, provider, str(call.status_code)).inc()
         self.request_duration.labels(model, provider).observe(call.duration_s)

@@ -114,17 +114,18 @@ class EventSink:
             log.warning("traffic: %d events not delivered at shutdown", len(self._pending))
 
     async def _flush_all(self, stop: asyncio.Event | None) -> None:
+        """Post everything pending; give up early (keeping the events) once `stop` is set."""
         while self._pending:
             count = min(len(self._pending), self._max_batch)
             batch = [self._pending[i] for i in range(count)]
-            delivered = await self._post(batch)
+            if not await self._post(batch, stop):
+                return
             for _ in range(count):
                 self._pending.popleft()
-            if not delivered or (stop is not None and stop.is_set()):
-                return
 
-    async def _post(self, batch: list[dict[str, Any]]) -> bool:
-        """Post one batch until it is accepted or refused for good; False when dropped."""
+    async def _post(self, batch: list[dict[str, Any]], stop: asyncio.Event | None) -> bool:
+        """Post one batch until accepted or refused for good (True: it is done with), or until
+        `stop` is set while waiting to retry (False: keep it for the drain)."""
         body = orjson.dumps(batch)
         attempt = 0
         while True:
@@ -137,7 +138,7 @@ class EventSink:
                     if resp.status not in RETRY_STATUSES:
                         self.stats.dropped += len(batch)
                         self._note(f"ingest refused a batch: HTTP {resp.status} {text}")
-                        return False
+                        return True
                     delay = retry_delay(resp.headers, attempt, self._rng)
                     self._note(f"ingest busy: HTTP {resp.status}, retrying in {delay:.2f}s")
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -145,7 +146,13 @@ class EventSink:
                 self._note(f"ingest unreachable ({type(exc).__name__}), retrying in {delay:.2f}s")
             self.stats.retries += 1
             attempt += 1
-            await asyncio.sleep(delay)
+            if stop is None:
+                await asyncio.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return False
 
     def _account(self, batch: list[dict[str, Any]], raw: bytes) -> None:
         self.stats.posted += len(batch)

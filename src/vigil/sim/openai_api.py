@@ -18,112 +18,24 @@ import numpy as np
 import orjson
 from aiohttp import web
 
-from vigil.sim.behavior import Limits, Plan, SimState, duration_text, injected_limits
-from vigil.sim.behavior import wait_until_closed as _hold
+from vigil.sim.behavior import Plan, SimState, injected_limits
 from vigil.sim.completion import Answer, compose, last_user_text, pick_tool
+from vigil.sim.openai_wire import (
+    ERRORS,
+    STATE_KEY,
+    check_auth,
+    error,
+    fault_response,
+    json_body,
+    limit_headers,
+    lookup_model,
+    rate_limited,
+)
 from vigil.sim.profiles import ModelProfile
 from vigil.sim.sse import SSE_HEADERS, PacedWriter, abort, data_frame
 from vigil.sim.tokens import count_chat_tokens, count_tokens, request_digest
 
-STATE_KEY = web.AppKey("sim_state", SimState)
 _NOT_HASHED = frozenset({"stream", "stream_options", "user", "metadata", "store"})
-_ERRORS = {
-    500: (
-        "The server had an error while processing your request. Sorry about that!",
-        "server_error",
-    ),
-    503: ("The engine is currently overloaded, please try again later.", "server_error"),
-    529: ("The engine is currently overloaded, please try again later.", "server_error"),
-}
-
-
-def request_id() -> str:
-    return "req_" + os.urandom(12).hex()
-
-
-def error(
-    status: int,
-    message: str,
-    type_: str = "invalid_request_error",
-    param: str | None = None,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> web.Response:
-    """An error in OpenAI's shape `{"error": {message, type, param, code}}`."""
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    all_headers = {"x-request-id": request_id()}
-    all_headers.update(headers or {})
-    return web.Response(
-        status=status,
-        body=orjson.dumps(body),
-        content_type="application/json",
-        headers=all_headers,
-    )
-
-
-def limit_headers(limits: Limits) -> dict[str, str]:
-    return {
-        "x-request-id": request_id(),
-        "x-ratelimit-limit-requests": str(limits.limit_requests),
-        "x-ratelimit-remaining-requests": str(limits.remaining_requests),
-        "x-ratelimit-reset-requests": duration_text(limits.reset_requests_s),
-        "x-ratelimit-limit-tokens": str(limits.limit_tokens),
-        "x-ratelimit-remaining-tokens": str(limits.remaining_tokens),
-        "x-ratelimit-reset-tokens": duration_text(limits.reset_tokens_s),
-    }
-
-
-def rate_limited(model: str, limits: Limits) -> web.Response:
-    headers = limit_headers(limits)
-    retry = max(limits.retry_after_s, 0.001)
-    headers["retry-after"] = str(max(int(retry + 0.999), 1))
-    headers["retry-after-ms"] = str(int(retry * 1000))
-    message = (
-        f"Rate limit reached for {model} on requests per min (RPM): "
-        f"Limit {limits.limit_requests}, Used {limits.limit_requests}, Requested 1. "
-        f"Please try again in {duration_text(retry)}."
-    )
-    return error(429, message, "requests", None, "rate_limit_exceeded", headers)
-
-
-def _check_auth(request: web.Request, state: SimState) -> web.Response | None:
-    auth = request.headers.get("authorization", "")
-    key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-    if not key:
-        return error(401, "You didn't provide an API key. Provide it as a Bearer token.")
-    if state.api_key is not None and key != state.api_key:
-        return error(401, "Incorrect API key provided.", code="invalid_api_key")
-    return None
-
-
-async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        return error(400, "We could not parse the JSON body of your request.")
-    if not isinstance(body, dict):
-        return error(400, "The request body must be a JSON object.")
-    return body
-
-
-def _model(state: SimState, body: dict[str, Any], kind: str) -> ModelProfile | web.Response:
-    name = body.get("model")
-    if not isinstance(name, str) or not name:
-        return error(400, "you must provide a model parameter", param="model")
-    model = state.profile.get(name, "openai")
-    if model is None or model.kind != kind:
-        message = f"The model `{name}` does not exist or you do not have access to it."
-        return error(404, message, code="model_not_found")
-    return model
-
-
-async def _fault_response(request: web.Request, plan: Plan) -> web.Response:
-    if plan.fault == "timeout":
-        await _hold(request.transport)
-        return web.Response(status=504)
-    message, type_ = _ERRORS[int(plan.fault or 500)]
-    status = int(plan.fault or 500)
-    return error(status, message, type_)
 
 
 def _tool_for(body: dict[str, Any]) -> tuple[Any, ...]:
@@ -174,13 +86,13 @@ def _tool_call(answer: Answer, arguments: str) -> dict[str, Any]:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
-    denied = _check_auth(request, state)
+    denied = check_auth(request, state)
     if denied is not None:
         return denied
-    body = await _json_body(request)
+    body = await json_body(request)
     if isinstance(body, web.Response):
         return body
-    model = _model(state, body, "chat")
+    model = lookup_model(state, body, "chat")
     if isinstance(model, web.Response):
         return model
     messages = body.get("messages")
@@ -215,7 +127,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if plan.fault == "429":
         return rate_limited(model.name, injected_limits(model, answer.prompt_tokens))
     if plan.fault in ("500", "503", "529", "timeout"):
-        return await _fault_response(request, plan)
+        return await fault_response(request, plan)
     headers = limit_headers(limits)
     if stream:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -291,7 +203,7 @@ async def _stream(
             if plan.fault == "drop":
                 abort(request)
                 return response
-            err = {"message": _ERRORS[500][0], "type": "server_error", "param": None, "code": None}
+            err = {"message": ERRORS[500][0], "type": "server_error", "param": None, "code": None}
             await response.write(data_frame(orjson.dumps({"error": err})))
             await response.write_eof()
             return response
@@ -313,13 +225,13 @@ async def _stream(
 
 async def embeddings(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    denied = _check_auth(request, state)
+    denied = check_auth(request, state)
     if denied is not None:
         return denied
-    body = await _json_body(request)
+    body = await json_body(request)
     if isinstance(body, web.Response):
         return body
-    model = _model(state, body, "embedding")
+    model = lookup_model(state, body, "embedding")
     if isinstance(model, web.Response):
         return model
     inputs = body.get("input")
@@ -342,7 +254,7 @@ async def embeddings(request: web.Request) -> web.Response:
     if plan.fault == "429":
         return rate_limited(model.name, injected_limits(model, tokens))
     if plan.fault in ("500", "503", "529", "timeout"):
-        return await _fault_response(request, plan)
+        return await fault_response(request, plan)
     if plan.ttft_s > 0:
         await asyncio.sleep(plan.ttft_s)
     as_base64 = body.get("encoding_format") == "base64"
@@ -376,7 +288,7 @@ def _model_object(model: ModelProfile) -> dict[str, Any]:
 
 async def list_models(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    denied = _check_auth(request, state)
+    denied = check_auth(request, state)
     if denied is not None:
         return denied
     data = [_model_object(m) for m in state.profile.models.values() if m.provider == "openai"]
@@ -387,7 +299,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    denied = _check_auth(request, state)
+    denied = check_auth(request, state)
     if denied is not None:
         return denied
     name = request.match_info["model"]

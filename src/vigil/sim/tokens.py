@@ -1,9 +1,10 @@
 """Token counting and deterministic text for the simulated providers.
 
 The real tokenizers cannot be used here: tiktoken downloads its BPE tables at run time and Vigil
-must work offline. The simulator only needs counts that are *stable*, *plausible* (about 1.3 tokens
-per English word, like cl100k) and *consistent*: `count_tokens(text)` of a generated answer equals
-the number of pieces it was streamed in, so usage never disagrees with what the client received.
+must work offline. The simulator only needs counts that are *stable*, *plausible* (about 4
+characters per token on English text, like cl100k) and *consistent*: `count_tokens(text)` of a
+generated answer equals the number of pieces it was streamed in, so usage never disagrees with
+what the client received.
 
 The approximation (documented in docs/simulator.md):
 

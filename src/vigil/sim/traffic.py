@@ -60,6 +60,8 @@ class TrafficOptions:
     stop_grace_s: float = 3.0
     """How long in-flight LLM calls may finish after `stop` before they are abandoned."""
     call_timeout_s: float = 120.0
+    drain_timeout_s: float = 5.0
+    """How long pending events may take to reach Vigil after `stop`."""
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> bool:
@@ -107,7 +109,7 @@ class TrafficGenerator:
                 seed=self.opts.seed,
             )
             sink_stop = asyncio.Event()
-            sink_task = asyncio.create_task(self.sink.run(sink_stop))
+            sink_task = asyncio.create_task(self.sink.run(sink_stop, self.opts.drain_timeout_s))
             loops = [
                 asyncio.create_task(self._llm_loop(session, stop)),
                 asyncio.create_task(self._ml_loop(stop)),

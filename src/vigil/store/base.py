@@ -33,6 +33,9 @@ class Store(Protocol):
     def write(self, batches: Mapping[type[Record], Sequence[Record]]) -> None:
         """`commit(prepare(batches))`."""
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one write statement (writer thread only: `WritePipeline.run_exclusive`)."""
+
     def delete_older_than(self, table: str, cutoff: datetime) -> int:
         """Delete rows of `table` whose `ts` is before `cutoff` (UTC); returns rows deleted."""
 

@@ -30,6 +30,8 @@ _RETENTION_TABLES = frozenset(
         "alert_history",
         "audit_log",
         "business_metrics",
+        "monitor_runs",
+        "monitor_results",
     }
 )
 
@@ -126,6 +128,10 @@ class DuckDBStore:
             except duckdb.Error as exc:
                 cur.execute("ROLLBACK")
                 raise StoreError(f"write failed: {exc}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._lock:
+            self._writer.execute(sql, list(params))
 
     def delete_older_than(self, table: str, cutoff: datetime) -> int:
         if table not in _RETENTION_TABLES:

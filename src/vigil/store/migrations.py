@@ -74,6 +74,38 @@ MIGRATIONS: tuple[Migration, ...] = (
                 value DOUBLE, model VARCHAR, labels JSON)""",
         ),
     ),
+    Migration(
+        4,
+        "data-quality flags of ingested predictions (schema_issues)",
+        ("ALTER TABLE predictions ADD COLUMN schema_issues JSON",),
+    ),
+    Migration(
+        5,
+        "monitor runs and their results (drift, quality, performance, estimates, LLM quality)",
+        (
+            """CREATE TABLE monitor_runs (
+                id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, model VARCHAR NOT NULL,
+                kind VARCHAR, duration_s DOUBLE, status VARCHAR, error VARCHAR, summary JSON)""",
+            """CREATE TABLE monitor_results (
+                run_id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, model VARCHAR NOT NULL,
+                monitor VARCHAR NOT NULL, window_start TIMESTAMP, window_end TIMESTAMP,
+                feature VARCHAR, metric VARCHAR, method VARCHAR, value DOUBLE, p_value DOUBLE,
+                threshold DOUBLE, reference_value DOUBLE, flagged BOOLEAN,
+                reference_size BIGINT, current_size BIGINT, details JSON)""",
+            "CREATE INDEX monitor_results_model_ts ON monitor_results (model, ts)",
+        ),
+    ),
+    Migration(
+        6,
+        "virtual keys of the gateway (hashed)",
+        (
+            """CREATE TABLE virtual_keys (
+                id VARCHAR PRIMARY KEY, alias VARCHAR NOT NULL, key_hash VARCHAR NOT NULL UNIQUE,
+                key_prefix VARCHAR, models JSON, rpm BIGINT, tpm BIGINT, budget_usd DOUBLE,
+                budget_period VARCHAR, team VARCHAR, created_at TIMESTAMP NOT NULL,
+                revoked_at TIMESTAMP)""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

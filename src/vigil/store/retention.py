@@ -23,7 +23,14 @@ CLASS_TABLES: Mapping[str, tuple[str, ...]] = {
     "logs": ("logs",),
     "spans": ("spans",),
     "llm_calls": ("llm_calls",),
-    "inference": ("predictions", "labels", "feedback", "business_metrics"),
+    "inference": (
+        "predictions",
+        "labels",
+        "feedback",
+        "business_metrics",
+        "monitor_runs",
+        "monitor_results",
+    ),
     "alert_history": ("alert_history",),
     "audit": ("audit_log",),
 }

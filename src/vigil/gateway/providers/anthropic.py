@@ -1,0 +1,220 @@
+"""Anthropic Messages upstreams, behind OpenAI's chat format (see anthropic_translate.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from vigil.config.routing import ProviderConfig
+from vigil.gateway.providers.anthropic_translate import (
+    STOP_REASONS,
+    to_chat_completion,
+    to_messages_request,
+    usage_dict,
+    usage_of,
+)
+from vigil.gateway.providers.base import (
+    Completion,
+    TokenUsage,
+    UpstreamError,
+    client_error,
+    error_type_for,
+    parse_retry_after,
+)
+from vigil.gateway.providers.sse import sse_events
+
+ANTHROPIC_VERSION = "2023-06-01"
+_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def _error(status: int, body: bytes, headers: Any) -> UpstreamError:
+    message = f"anthropic answered {status}"
+    try:
+        err = orjson.loads(body).get("error") or {}
+        message = str(err.get("message") or message)
+    except (orjson.JSONDecodeError, AttributeError):
+        pass
+    return UpstreamError(
+        status, message, error_type_for(status), retry_after=parse_retry_after(headers)
+    )
+
+
+class AnthropicStream:
+    """Anthropic's event stream re-emitted as OpenAI `chat.completion.chunk` payloads."""
+
+    def __init__(self, resp: aiohttp.ClientResponse, include_usage: bool) -> None:
+        self._resp = resp
+        self._include_usage = include_usage
+        self.usage: TokenUsage | None = None
+        self.finish_reason: str | None = None
+        self._id = "chatcmpl-anthropic"
+        self._model = ""
+        self._created = int(time.time())
+        self._tool_index: dict[int, int] = {}  # Anthropic block index -> OpenAI tool_call index
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return orjson.dumps(
+            {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "choices": [
+                    {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+                ],
+            }
+        )
+
+    def _translate(self, kind: str | None, event: dict[str, Any]) -> bytes | None:
+        if kind == "message_start":
+            message = event.get("message") or {}
+            self._id = "chatcmpl-" + str(message.get("id", ""))
+            self._model = str(message.get("model", ""))
+            self.usage = usage_of(message.get("usage"))
+            return self._chunk({"role": "assistant", "content": ""})
+        if kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") != "tool_use":
+                return None
+            index = self._tool_index.setdefault(event.get("index", 0), len(self._tool_index))
+            call = {
+                "index": index,
+                "id": block.get("id"),
+                "type": "function",
+                "function": {"name": block.get("name"), "arguments": ""},
+            }
+            return self._chunk({"tool_calls": [call]})
+        if kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                return self._chunk({"content": delta.get("text", "")})
+            if delta.get("type") == "input_json_delta":
+                index = self._tool_index.get(event.get("index", 0), 0)
+                args = {"index": index, "function": {"arguments": delta.get("partial_json", "")}}
+                return self._chunk({"tool_calls": [args]})
+            return None
+        if kind == "message_delta":
+            out = usage_of(event.get("usage"))
+            if self.usage is not None:
+                self.usage.output = out.output
+            reason = (event.get("delta") or {}).get("stop_reason")
+            self.finish_reason = STOP_REASONS.get(reason or "end_turn", "stop")
+            return self._chunk({}, self.finish_reason)
+        if kind == "error":
+            err = event.get("error") or {}
+            status = _ERROR_STATUS.get(str(err.get("type")), 502)
+            raise UpstreamError(status, str(err.get("message", "upstream error")), "stream")
+        return None  # ping, content_block_stop, message_stop
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        stopped = False
+        try:
+            async for kind, data in sse_events(self._resp):
+                if kind == "message_stop":
+                    stopped = True
+                    break
+                chunk = self._translate(kind, orjson.loads(data))
+                if chunk is not None:
+                    yield chunk
+        except _TRANSPORT_ERRORS as exc:
+            raise UpstreamError(502, f"upstream stream broke: {exc}", "stream_cut") from exc
+        if not stopped:
+            raise UpstreamError(502, "upstream stream ended before message_stop", "stream_cut")
+        if self._include_usage and self.usage is not None:
+            yield orjson.dumps(
+                {
+                    "id": self._id,
+                    "object": "chat.completion.chunk",
+                    "created": self._created,
+                    "model": self._model,
+                    "choices": [],
+                    "usage": usage_dict(self.usage),
+                }
+            )
+
+    async def aclose(self) -> None:
+        self._resp.close()
+
+
+class AnthropicProvider:
+    """One Anthropic upstream (a `providers:` entry of type `anthropic`)."""
+
+    def __init__(self, name: str, config: ProviderConfig, session: aiohttp.ClientSession) -> None:
+        self.name = name
+        self._session = session
+        base = config.api_base
+        self._url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        t = config.timeouts
+        self._timeout = aiohttp.ClientTimeout(
+            total=t.total.total_seconds(),
+            sock_connect=t.connect.total_seconds(),
+            sock_read=max(t.first_byte, t.idle).total_seconds(),
+        )
+        self._headers = {
+            "content-type": "application/json",
+            "anthropic-version": config.api_version or ANTHROPIC_VERSION,
+            **config.headers,
+        }
+        if config.api_key:
+            self._headers["x-api-key"] = config.api_key.get_secret_value()
+
+    async def _post(self, body: dict[str, Any]) -> aiohttp.ClientResponse:
+        try:
+            resp = await self._session.post(
+                self._url, data=orjson.dumps(body), headers=self._headers, timeout=self._timeout
+            )
+        except _TRANSPORT_ERRORS as exc:
+            raise client_error(exc) from exc
+        if resp.status != 200:
+            try:
+                raw = await resp.read()
+            except _TRANSPORT_ERRORS:
+                raw = b""
+            finally:
+                resp.release()
+            raise _error(resp.status, raw, resp.headers)
+        return resp
+
+    async def chat(self, body: dict[str, Any], upstream_model: str) -> Completion:
+        resp = await self._post(to_messages_request({**body, "stream": False}, upstream_model))
+        try:
+            raw = await resp.read()
+        except _TRANSPORT_ERRORS as exc:
+            raise client_error(exc) from exc
+        finally:
+            resp.release()
+        try:
+            completion, usage, finish = to_chat_completion(orjson.loads(raw))
+        except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
+            raise UpstreamError(
+                502, "anthropic answered an unreadable message", "bad_response"
+            ) from exc
+        return Completion(orjson.dumps(completion), usage, finish)
+
+    async def chat_stream(
+        self, body: dict[str, Any], upstream_model: str, include_usage: bool
+    ) -> AnthropicStream:
+        resp = await self._post(to_messages_request({**body, "stream": True}, upstream_model))
+        return AnthropicStream(resp, include_usage)
+
+    async def embeddings(self, body: dict[str, Any], upstream_model: str) -> Completion:
+        raise UpstreamError(
+            400, f"provider {self.name} (anthropic) has no embeddings endpoint", "bad_request"
+        )
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,119 @@
+"""What an upstream adapter returns, and how upstream failures are described."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass(slots=True)
+class TokenUsage:
+    input: int = 0
+    output: int = 0
+    cached_input: int = 0
+
+
+class UpstreamError(Exception):
+    """An upstream attempt failed; `retryable` says whether another attempt may succeed."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_type: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        """rate_limited | server_error | timeout | connection | bad_request | auth | not_found"""
+        self.retry_after = retry_after
+        self.code = code
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUS or self.error_type in ("timeout", "connection")
+
+
+@dataclass(slots=True)
+class Completion:
+    """A finished non-streamed answer, already in OpenAI's format."""
+
+    body: bytes
+    usage: TokenUsage
+    finish_reason: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ChatStream(Protocol):
+    """An open upstream stream, translated to OpenAI `chat.completion.chunk` JSON payloads."""
+
+    usage: TokenUsage | None
+    finish_reason: str | None
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """Chunk payloads (without `data: ` framing); raises UpstreamError if the stream breaks."""
+
+    async def aclose(self) -> None: ...
+
+
+class Provider(Protocol):
+    name: str
+
+    async def chat(self, body: dict[str, Any], upstream_model: str) -> Completion: ...
+
+    async def chat_stream(
+        self, body: dict[str, Any], upstream_model: str, include_usage: bool
+    ) -> ChatStream:
+        """Open the stream; errors before the first chunk raise UpstreamError (retryable)."""
+
+    async def embeddings(self, body: dict[str, Any], upstream_model: str) -> Completion: ...
+
+    async def close(self) -> None: ...
+
+
+def client_error(exc: BaseException) -> UpstreamError:
+    """Turn a transport failure into an UpstreamError the router understands."""
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return UpstreamError(504, "upstream timed out", "timeout")
+    return UpstreamError(502, f"upstream connection failed: {type(exc).__name__}", "connection")
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date ignored)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def error_type_for(status: int) -> str:
+    if status == 429:
+        return "rate_limited"
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "not_found"
+    if status in (408, 504):
+        return "timeout"
+    if status >= 500:
+        return "server_error"
+    return "bad_request"

@@ -1,0 +1,185 @@
+"""OpenAI-compatible upstreams: OpenAI, Azure OpenAI, vLLM, Ollama, and relays.
+
+Bodies pass through untouched except `model` (the deployment's upstream id) and, for streams,
+`stream_options.include_usage` (always asked for, so usage and cost are known); answers are relayed
+as the upstream's own bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from vigil.config.routing import ProviderConfig
+from vigil.gateway.providers.base import (
+    Completion,
+    TokenUsage,
+    UpstreamError,
+    client_error,
+    error_type_for,
+    parse_retry_after,
+)
+from vigil.gateway.providers.sse import sse_events
+
+_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
+def usage_from(data: Any) -> TokenUsage | None:
+    """OpenAI `usage` object -> TokenUsage (cached tokens from `prompt_tokens_details`)."""
+    if not isinstance(data, dict):
+        return None
+    details = data.get("prompt_tokens_details") or {}
+    return TokenUsage(
+        input=int(data.get("prompt_tokens") or 0),
+        output=int(data.get("completion_tokens") or 0),
+        cached_input=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+    )
+
+
+def upstream_error(status: int, body: bytes, headers: Any) -> UpstreamError:
+    """OpenAI-shaped (or any) error body -> UpstreamError with the upstream's message."""
+    message, code = f"upstream answered {status}", None
+    try:
+        err = orjson.loads(body).get("error")
+        if isinstance(err, dict):
+            message = str(err.get("message") or message)
+            code = err.get("code")
+        elif isinstance(err, str):
+            message = err
+    except (orjson.JSONDecodeError, AttributeError):
+        pass
+    return UpstreamError(
+        status, message, error_type_for(status), retry_after=parse_retry_after(headers), code=code
+    )
+
+
+class OpenAIStream:
+    """Relays an OpenAI SSE stream; strips the usage-only chunk unless the client asked for it."""
+
+    def __init__(self, resp: aiohttp.ClientResponse, include_usage: bool) -> None:
+        self._resp = resp
+        self._include_usage = include_usage
+        self.usage: TokenUsage | None = None
+        self.finish_reason: str | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        done = False
+        try:
+            async for _event, data in sse_events(self._resp):
+                if data == b"[DONE]":
+                    done = True
+                    break
+                if b'"usage":{' in data or b'"usage": {' in data or b'"finish_reason":"' in data:
+                    chunk = orjson.loads(data)
+                    usage = usage_from(chunk.get("usage"))
+                    if usage is not None:
+                        self.usage = usage
+                    for choice in chunk.get("choices") or ():
+                        if choice.get("finish_reason"):
+                            self.finish_reason = choice["finish_reason"]
+                    if usage is not None and not chunk.get("choices") and not self._include_usage:
+                        continue
+                elif data.startswith(b'{"error"'):
+                    err = orjson.loads(data).get("error") or {}
+                    raise UpstreamError(502, str(err.get("message", "upstream error")), "stream")
+                yield data
+        except _TRANSPORT_ERRORS as exc:
+            raise UpstreamError(502, f"upstream stream broke: {exc}", "stream_cut") from exc
+        if not done:
+            raise UpstreamError(502, "upstream stream ended before [DONE]", "stream_cut")
+
+    async def aclose(self) -> None:
+        self._resp.close()
+
+
+class OpenAIProvider:
+    """One OpenAI-compatible upstream (a `providers:` entry of type `openai`)."""
+
+    def __init__(self, name: str, config: ProviderConfig, session: aiohttp.ClientSession) -> None:
+        self.name = name
+        self._session = session
+        self._base = config.api_base
+        t = config.timeouts
+        self._timeout = aiohttp.ClientTimeout(
+            total=t.total.total_seconds(),
+            sock_connect=t.connect.total_seconds(),
+            sock_read=t.first_byte.total_seconds(),
+        )
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=t.total.total_seconds(),
+            sock_connect=t.connect.total_seconds(),
+            sock_read=max(t.first_byte, t.idle).total_seconds(),
+        )
+        self._idle = t.idle.total_seconds()
+        self._headers = {"content-type": "application/json", **config.headers}
+        self._params: dict[str, str] = {}
+        key = config.api_key.get_secret_value() if config.api_key else None
+        if config.api_version:  # Azure OpenAI: api-key header and api-version query
+            self._params["api-version"] = config.api_version
+            if key:
+                self._headers["api-key"] = key
+        elif key:
+            self._headers["authorization"] = f"Bearer {key}"
+
+    async def _post(
+        self, path: str, body: dict[str, Any], limits: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
+        try:
+            resp = await self._session.post(
+                self._base + path,
+                data=orjson.dumps(body),
+                headers=self._headers,
+                params=self._params or None,
+                timeout=limits,
+            )
+        except _TRANSPORT_ERRORS as exc:
+            raise client_error(exc) from exc
+        if resp.status != 200:
+            try:
+                raw = await resp.read()
+            except _TRANSPORT_ERRORS:
+                raw = b""
+            finally:
+                resp.release()
+            raise upstream_error(resp.status, raw, resp.headers)
+        return resp
+
+    async def _complete(self, path: str, body: dict[str, Any]) -> Completion:
+        resp = await self._post(path, body, self._timeout)
+        try:
+            raw = await resp.read()
+        except _TRANSPORT_ERRORS as exc:
+            raise client_error(exc) from exc
+        finally:
+            resp.release()
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(502, "upstream answered invalid JSON", "bad_response") from exc
+        usage = usage_from(parsed.get("usage")) or TokenUsage()
+        finish = None
+        choices = parsed.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            finish = choices[0].get("finish_reason")
+        return Completion(raw, usage, finish)
+
+    async def chat(self, body: dict[str, Any], upstream_model: str) -> Completion:
+        return await self._complete("/chat/completions", {**body, "model": upstream_model})
+
+    async def chat_stream(
+        self, body: dict[str, Any], upstream_model: str, include_usage: bool
+    ) -> OpenAIStream:
+        options = dict(body.get("stream_options") or {})
+        options["include_usage"] = True
+        request = {**body, "model": upstream_model, "stream": True, "stream_options": options}
+        resp = await self._post("/chat/completions", request, self._stream_timeout)
+        return OpenAIStream(resp, include_usage)
+
+    async def embeddings(self, body: dict[str, Any], upstream_model: str) -> Completion:
+        return await self._complete("/embeddings", {**body, "model": upstream_model})
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""Monitors: drift, data quality, performance (delayed labels), label-free estimation, LLM quality."""
