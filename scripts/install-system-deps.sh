@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # <package>:<binary that proves it is installed>
+  redis-server:redis-server
 )
 
 missing=()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
 from conftest import free_port
@@ -78,7 +79,7 @@ def test_demo_prints_a_url_that_answers_within_60s(tmp_path: Path) -> None:
     )
     assert proc.stdout is not None
     output = ""
-    url = token = None
+    url = token = key = None
     while time.monotonic() - started < 60 and (url is None or token is None):
         line = proc.stdout.readline()
         if not line:
@@ -88,21 +89,27 @@ def test_demo_prints_a_url_that_answers_within_60s(tmp_path: Path) -> None:
             url = m.group(1)
         if m := re.search(r"Admin token: (\S+)", line):
             token = m.group(1)
-    assert url and token, output
+        if m := re.search(r"Gateway key: (\S+)", line):
+            key = m.group(1)
+    assert url and token and key, output
     assert httpx.get(url + "/healthz", timeout=5).status_code == 200
     assert time.monotonic() - started < 60
-    # Traffic reaches the store through the ingest API.
+    # The printed key works with the openai SDK, and demo traffic flows through gateway and ingest.
+    sdk = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
+    reply = sdk.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert reply.choices[0].message.content
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         metrics = httpx.get(url + "/metrics").text
-        if (
-            'vigil_ingest_events_total{kind="prediction"}' in metrics
-            and 'kind="llm_call"' in metrics
+        if 'vigil_ingest_events_total{kind="prediction"}' in metrics and (
+            'vigil_requests_total{model="claude' in metrics
         ):
             break
         time.sleep(0.5)
     else:
-        raise AssertionError("demo traffic never reached ingest")
+        raise AssertionError("demo traffic never reached the gateway and ingest")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0
     rest = proc.stdout.read()

@@ -52,7 +52,9 @@ def test_chat_stream_usage_only_when_asked(gw: VigilProcess) -> None:
     text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     with_usage = list(
         c.chat.completions.create(
-            model="gpt-4o-mini", messages=msgs, stream=True,  # type: ignore[arg-type]
+            model="gpt-4o-mini",
+            messages=msgs,
+            stream=True,  # type: ignore[arg-type]
             stream_options={"include_usage": True},
         )
     )
@@ -85,8 +87,15 @@ def test_embeddings_and_models(gw: VigilProcess) -> None:
 
 
 def test_pass_through_fields_reach_the_upstream(gw: VigilProcess) -> None:
-    tools: Any = [{"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}}}}]
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
     resp = client(gw).chat.completions.create(
         model="gpt-4o-mini",
         messages=[{"role": "user", "content": "weather in Paris?"}],
@@ -109,7 +118,10 @@ def test_anthropic_translation_non_stream_and_stream(gw: VigilProcess) -> None:
     assert resp.usage is not None and resp.usage.completion_tokens > 0
     chunks = list(
         c.chat.completions.create(
-            model="claude", messages=msgs, max_tokens=50, stream=True,
+            model="claude",
+            messages=msgs,
+            max_tokens=50,
+            stream=True,
             stream_options={"include_usage": True},
         )
     )
@@ -119,12 +131,26 @@ def test_anthropic_translation_non_stream_and_stream(gw: VigilProcess) -> None:
 
 
 def test_anthropic_streamed_tool_calls(gw: VigilProcess) -> None:
-    tools: Any = [{"type": "function", "function": {"name": "lookup", "parameters": {
-        "type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}]
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"q": {"type": "string"}},
+                    "required": ["q"],
+                },
+            },
+        }
+    ]
     chunks = list(
         client(gw).chat.completions.create(
-            model="claude", messages=[{"role": "user", "content": "look it up"}], tools=tools,
-            tool_choice={"type": "function", "function": {"name": "lookup"}}, stream=True,
+            model="claude",
+            messages=[{"role": "user", "content": "look it up"}],
+            tools=tools,
+            tool_choice={"type": "function", "function": {"name": "lookup"}},
+            stream=True,
         )
     )
     calls = [tc for ch in chunks if ch.choices for tc in (ch.choices[0].delta.tool_calls or [])]
@@ -192,8 +218,10 @@ def test_upstream_failures_map_to_gateway_statuses(gw: VigilProcess) -> None:
 def test_key_rpm_limit_answers_429_with_headers(gw: VigilProcess) -> None:
     c = client(gw, LIMITED_KEY)
     msgs: Any = [{"role": "user", "content": "x"}]
-    ok = [c.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=msgs)
-          for _ in range(3)]
+    ok = [
+        c.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=msgs)
+        for _ in range(3)
+    ]
     assert ok[0].headers["x-ratelimit-limit-requests"] == "3"
     assert ok[-1].headers["x-ratelimit-remaining-requests"] == "0"
     with pytest.raises(openai.RateLimitError) as exc:

@@ -83,11 +83,17 @@ def check_config_cmd(
 
 def _register_feature_commands() -> None:
     """Commands that live with their feature; one registration each."""
+    from vigil.gateway.keys_cli import keys_app
     from vigil.sim.command import sim_command
+
+    app.add_typer(keys_app, name="keys")
 
     app.command(
         "sim", help="Run the simulated OpenAI and Anthropic providers (for tests and demos)."
     )(sim_command)
+    from vigil.exports.command import export_app
+
+    app.add_typer(export_app)
 
 
 _register_feature_commands()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from rich.console import Console
 
 from vigil.app import create_app
 from vigil.config import ConfigManager
+from vigil.gateway.keys import new_key
 from vigil.jsonlog import configure_logging
 from vigil.server import GracefulServer, check_store_or_exit, uvicorn_config
 from vigil.sim import SimServer
@@ -51,6 +53,7 @@ def demo_config(data_dir: Path, port: int, sim: SimServer, reference: Path) -> d
         "store": {"path": str(data_dir / "vigil.duckdb")},
         "providers": providers,
         "models": models,
+        "keys": [{"alias": "demo", "key": "env:VIGIL_DEMO_KEY", "team": "demo"}],
         "ml_models": {
             MODEL: {
                 "task": "binary",
@@ -66,6 +69,7 @@ def demo_config(data_dir: Path, port: int, sim: SimServer, reference: Path) -> d
 async def _serve(
     server: GracefulServer, opts: TrafficOptions, console: Console, token: str, url: str
 ) -> None:
+    key = opts.gateway_key
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
@@ -74,6 +78,7 @@ async def _serve(
         await asyncio.sleep(0.05)
     console.print(f"\n[bold green]Vigil demo running[/] at [bold]{url}[/]", highlight=False)
     console.print(f"Admin token: [bold]{token}[/]", highlight=False)
+    console.print(f"Gateway key: [bold]{key}[/]  (openai SDK: base_url={url}/v1)", highlight=False)
     console.print(
         f"Try: curl -H 'Authorization: Bearer {token}' {url}/metrics  ·  Ctrl-C stops all\n",
         highlight=False,
@@ -94,7 +99,10 @@ def run_demo(*, port: int, data_dir: Path, llm_rps: float, ml_rps: float, consol
     with SimServer(profile="default", seed=None) as sim:
         reference = write_reference(data_dir / "churn-reference.csv")
         config_path = data_dir / "vigil.yaml"
-        config_path.write_text(yaml.safe_dump(demo_config(data_dir, port, sim, reference)))
+        gateway_key = new_key()
+        os.environ["VIGIL_DEMO_KEY"] = gateway_key  # the config refers to it as env:VIGIL_DEMO_KEY
+        config = demo_config(data_dir, port, sim, reference)
+        config_path.write_text(yaml.safe_dump(config))
         manager = ConfigManager(config_path)
         cfg = manager.current
         configure_logging(cfg.server.log_level, cfg.server.log_format)
@@ -115,6 +123,8 @@ def run_demo(*, port: int, data_dir: Path, llm_rps: float, ml_rps: float, consol
             anthropic_base_url=sim.anthropic_base_url,
             llm_rps=llm_rps,
             ml_rps=ml_rps,
+            via_gateway_url=url + "/v1",
+            gateway_key=gateway_key,
         )
         server = GracefulServer(uvicorn_config(app, HOST, port))
         asyncio.run(_serve(server, opts, console, token, url))

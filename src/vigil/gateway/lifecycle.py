@@ -13,7 +13,7 @@ import aiohttp
 from vigil.config import VigilConfig
 from vigil.gateway.budgets import Budgets
 from vigil.gateway.keys import KEY_COLUMNS, KeyRing, VirtualKey
-from vigil.gateway.limits import MemoryLimiter
+from vigil.gateway.limits import Limiter, MemoryLimiter
 from vigil.gateway.service import Gateway
 from vigil.store import Store
 
@@ -23,6 +23,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("vigil.gateway")
 
 BUDGET_GAUGE_INTERVAL_S = 5.0
+
+
+def make_limiter(config: VigilConfig) -> Limiter:
+    """`limits_backend: memory` (one process) or `redis://...` (exact across replicas)."""
+    backend = config.limits_backend
+    if backend.backend == "redis":
+        from vigil.gateway.limits.redis import RedisLimiter
+
+        assert backend.url is not None  # the config requires it for redis
+        return RedisLimiter(backend.url)
+    return MemoryLimiter()
 
 
 def stored_keys(store: Store) -> list[VirtualKey]:
@@ -55,7 +66,7 @@ async def start_gateway(state: VigilState) -> Gateway:
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
     gateway = Gateway(
-        config, session, MemoryLimiter(), KeyRing(), Budgets(), state.pipeline, state.metrics
+        config, session, make_limiter(config), KeyRing(), Budgets(), state.pipeline, state.metrics
     )
     await asyncio.to_thread(_load, state, gateway, config)
 
