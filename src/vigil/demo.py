@@ -19,6 +19,7 @@ from rich.console import Console
 
 from vigil.app import create_app
 from vigil.config import ConfigManager
+from vigil.gateway.fastpath import GatewayFastPath
 from vigil.gateway.keys import new_key
 from vigil.jsonlog import configure_logging
 from vigil.server import GracefulServer, check_store_or_exit, uvicorn_config
@@ -126,6 +127,6 @@ def run_demo(*, port: int, data_dir: Path, llm_rps: float, ml_rps: float, consol
             via_gateway_url=url + "/v1",
             gateway_key=gateway_key,
         )
-        server = GracefulServer(uvicorn_config(app, HOST, port))
+        server = GracefulServer(uvicorn_config(GatewayFastPath(app), HOST, port))
         asyncio.run(_serve(server, opts, console, token, url))
     console.print("Demo stopped.")

@@ -11,7 +11,7 @@ Field order is column order in the store (see `vigil.store.migrations`).
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeAlias
@@ -27,8 +27,8 @@ _VALIDATION = ConfigDict(extra="forbid")
 
 
 def new_id() -> str:
-    """A random, sortable-enough unique id for records that arrive without one."""
-    return uuid.uuid4().hex
+    """A random 128-bit id (hex) for records that arrive without one; cheaper than uuid4()."""
+    return os.urandom(16).hex()
 
 
 def utcnow() -> datetime:

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from vigil.app import create_app
 from vigil.config import ConfigError, ConfigManager
+from vigil.gateway.fastpath import GatewayFastPath
 from vigil.jsonlog import configure_logging
 from vigil.store import StoreError, open_store
 
@@ -60,7 +61,7 @@ class GracefulServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+def uvicorn_config(app: FastAPI | GatewayFastPath, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -92,7 +93,7 @@ def run_server(
     host = host or cfg.server.host
     port = port or cfg.server.port
     announce(console, host, port, app, manager)
-    server = GracefulServer(uvicorn_config(app, host, port))
+    server = GracefulServer(uvicorn_config(GatewayFastPath(app), host, port))
     server.run()
     if not server.started:
         raise typer.Exit(1)

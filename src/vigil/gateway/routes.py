@@ -7,7 +7,6 @@ and only the fields the gateway interprets are checked; everything else passes t
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from vigil.gateway.errors import GatewayError
 from vigil.gateway.providers import ChatStream, Completion, UpstreamError
 from vigil.gateway.router import Deployment
 from vigil.gateway.service import Attempted, CallContext, Gateway
+from vigil.records import new_id
 
 router = APIRouter(tags=["gateway"])
 
@@ -114,7 +114,7 @@ async def _start(
     ctx = CallContext(
         key=key,
         model=model,
-        request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+        request_id=request.headers.get("x-request-id") or new_id(),
         user=user if isinstance(user, str) else None,
         stream=stream and chat,
     )
