@@ -28,6 +28,18 @@ def gateway_config(sim: SimServer, **extra: Any) -> dict[str, Any]:
                 "api_key": "sk-sim",
                 "headers": {"x-sim-fail": "503"},
             },
+            "dropper": {
+                "type": "openai",
+                "api_base": sim.openai_base_url,
+                "api_key": "sk-sim",
+                "headers": {"x-sim-fail": "drop", "x-sim-output-tokens": "40"},
+            },
+            "slow": {
+                "type": "openai",
+                "api_base": sim.openai_base_url,
+                "api_key": "sk-sim",
+                "headers": {"x-sim-token-ms": "100", "x-sim-output-tokens": "300"},
+            },
             "limited": {
                 "type": "openai",
                 "api_base": sim.openai_base_url,
@@ -60,6 +72,22 @@ def gateway_config(sim: SimServer, **extra: Any) -> dict[str, Any]:
                 "deployments": [{"provider": "flaky", "model": "gpt-4o-mini"}],
                 "retries": 1,
                 "cooldown": {"failures": 2, "period": "30s"},
+            },
+            "drops": {"deployments": [{"provider": "dropper", "model": "gpt-4o-mini"}]},
+            "slow": {"deployments": [{"provider": "slow", "model": "gpt-4o-mini"}]},
+            "canary": {
+                "deployments": [
+                    {"provider": "sim", "model": "gpt-4o-mini"},
+                    {"provider": "sim", "model": "gpt-4o"},
+                ],
+                "canary": {"deployment": 1, "percent": 10},
+            },
+            "canary-by-user": {
+                "deployments": [
+                    {"provider": "sim", "model": "gpt-4o-mini"},
+                    {"provider": "sim", "model": "gpt-4o"},
+                ],
+                "canary": {"deployment": 1, "percent": 50, "sticky_by": "user"},
             },
             "upstream-429": {
                 "deployments": [{"provider": "limited", "model": "gpt-4o-mini"}],

@@ -1,4 +1,4 @@
-"""The gateway through the official `openai` SDK, against a real `vigil serve` and the simulators."""
+"""The gateway through the official `openai` SDK, against a real `vigil serve` and simulators."""
 
 from __future__ import annotations
 
@@ -253,3 +253,58 @@ def test_calls_are_recorded_with_cost_and_counted(gw: VigilProcess, sim: SimServ
     key, team, tin, tout, cost = rows[0]
     assert (key, team) == ("user", "search")
     assert cost == pytest.approx((tin * 1.0 + tout * 2.0) / 1e6)
+
+
+def test_stream_cut_by_upstream_becomes_an_error_event(gw: VigilProcess) -> None:
+    body = {"model": "drops", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    headers = {"authorization": f"Bearer {USER_KEY}"}
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", json=body, headers=headers) as r:
+        assert r.status_code == 200
+        events = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert events[-1] != "data: [DONE]"
+    assert '"upstream_stream_error"' in events[-1]
+    metrics = httpx.get(gw.url + "/metrics").text
+    assert 'vigil_requests_total{model="drops",provider="dropper",status_code="502"}' in metrics
+
+
+def test_client_disconnect_cancels_the_upstream(gw: VigilProcess) -> None:
+    body = {"model": "slow", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    headers = {"authorization": f"Bearer {USER_KEY}"}
+    started = time.monotonic()
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", json=body, headers=headers) as r:
+        for i, _ in enumerate(r.iter_lines()):
+            if i >= 4:
+                break  # leave after a few chunks of a 30-second stream
+    deadline = time.monotonic() + 10
+    series = 'vigil_requests_total{model="slow",provider="slow",status_code="499"}'
+    while series not in httpx.get(gw.url + "/metrics").text:
+        assert time.monotonic() < deadline, "the abandoned stream was never recorded"
+        time.sleep(0.2)
+    assert time.monotonic() - started < 12  # recorded long before the upstream would have ended
+
+
+def test_canary_share_is_deterministic_per_request_id(gw: VigilProcess) -> None:
+    c = client(gw)
+    msgs: Any = [{"role": "user", "content": "x"}]
+    sides = []
+    for i in range(200):
+        raw = c.chat.completions.with_raw_response.create(
+            model="canary", messages=msgs, extra_headers={"x-request-id": f"req-{i}"}
+        )
+        sides.append(raw.headers["x-vigil-deployment"])
+    share = sides.count("sim/gpt-4o") / len(sides)
+    assert 0.03 <= share <= 0.2, share
+    again = [
+        c.chat.completions.with_raw_response.create(
+            model="canary", messages=msgs, extra_headers={"x-request-id": f"req-{i}"}
+        ).headers["x-vigil-deployment"]
+        for i in range(20)
+    ]
+    assert again == sides[:20]
+    by_user = {
+        c.chat.completions.with_raw_response.create(
+            model="canary-by-user", messages=msgs, user="alice"
+        ).headers["x-vigil-deployment"]
+        for _ in range(10)
+    }
+    assert len(by_user) == 1
