@@ -1,4 +1,4 @@
-"""Virtual keys: created once through the CLI, hashed at rest, revoked at once, kept across restarts."""
+"""Virtual keys: created once through the CLI, hashed at rest, revoked at once, kept on restart."""
 
 from __future__ import annotations
 
