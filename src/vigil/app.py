@@ -30,6 +30,7 @@ from vigil.api.errors import (
     validation_error_handler,
 )
 from vigil.api.keys import router as keys_router
+from vigil.api.monitors import router as monitors_router
 from vigil.api.stats import router as stats_router
 from vigil.config import ConfigManager, VigilConfig
 from vigil.gateway.lifecycle import budget_gauges, start_gateway, stop_gateway
@@ -38,6 +39,7 @@ from vigil.gateway.service import Gateway
 from vigil.ingest.routes import INGEST_ROUTERS, warm_dedupe
 from vigil.metrics import VigilMetrics
 from vigil.metrics.exposition import router as metrics_router
+from vigil.monitors.scheduler import monitor_loop
 from vigil.pipeline import WritePipeline
 from vigil.store import Store, open_store
 from vigil.store.retention import retention_loop, retention_periods
@@ -94,6 +96,7 @@ ROUTERS: list[APIRouter] = [
     *INGEST_ROUTERS,
     metrics_router,
     stats_router,
+    monitors_router,
 ]
 """Every route group, in data-flow order; a feature adds its router here."""
 
@@ -101,6 +104,7 @@ BACKGROUND_JOBS: list[Callable[[VigilState], Coroutine[Any, Any, None]]] = [
     _retention,
     warm_dedupe,
     budget_gauges,
+    monitor_loop,
 ]
 """Started after the store and pipeline are up, cancelled before they shut down."""
 
@@ -160,7 +164,14 @@ def create_app(config: VigilConfig | ConfigManager | None = None) -> FastAPI:
         description="AI observability in one process: LLM gateway, ingest, monitors, alerts.",
         lifespan=_lifespan,
     )
-    app.state.vigil = VigilState(manager=manager, admin_token=_admin_token(manager.current))
+    state = VigilState(manager=manager, admin_token=_admin_token(manager.current))
+    app.state.vigil = state
+
+    def apply_metrics_config(_old: VigilConfig | None, new: VigilConfig) -> None:
+        state.metrics.configure(per_key_labels=new.metrics.per_key_labels)
+
+    apply_metrics_config(None, manager.current)
+    manager.subscribe(apply_metrics_config)
     app.add_exception_handler(APIError, api_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

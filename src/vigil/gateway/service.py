@@ -214,6 +214,8 @@ class Gateway:
                     self.metrics.upstream_errors.labels(
                         deployment.provider_name, exc.error_type
                     ).inc()
+                    if exc.status == 429:
+                        self.metrics.rate_limited.labels(ctx.model, "upstream").inc()
                     if not exc.retryable:
                         raise self._upstream_failure(exc, deployment) from None
                     tried.add(deployment.index)
