@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # <package>:<binary that proves it is installed>
   redis-server:redis-server
+  prometheus:prometheus
+  prometheus-alertmanager:amtool
 )
 
 missing=()

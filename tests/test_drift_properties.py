@@ -1,5 +1,5 @@
-"""Property tests: identical samples never drift; a shift of k standard deviations drifts for k above
-the bounds documented in docs/drift-methods.md ("How large a shift is always caught")."""
+"""Property tests: identical samples never drift; a shift of k standard deviations drifts for k
+above the bounds documented in docs/drift-methods.md ("How large a shift is always caught")."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, width=64)
 samples = hnp.arrays(np.float64, st.integers(1, 300), elements=finite)
-labels = hnp.arrays(object, st.integers(1, 300), elements=st.sampled_from(["a", "b", "c", "d", "e"]))
+letters = st.sampled_from(["a", "b", "c", "d", "e"])
+labels = hnp.arrays(object, st.integers(1, 300), elements=letters)
 
 
 @FAST
@@ -84,8 +85,8 @@ def test_ks_catches_any_shift_of_two_stds_with_50_rows(values: np.ndarray, k: fl
 def test_binned_distances_catch_a_one_std_shift(
     seed: int, family: str, k: float, method: str | None
 ) -> None:
-    """On continuous data with a large reference (the automatic choice is Wasserstein), a shift of one
-    standard deviation or more is caught by every binned distance too."""
+    """On continuous data with a large reference (the automatic choice is Wasserstein), a shift of
+    one standard deviation or more is caught by every binned distance too."""
     rng = np.random.default_rng(seed)
     draw = getattr(rng, family)
     ref, cur = draw(size=5000), draw(size=20_000)

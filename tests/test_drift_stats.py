@@ -1,4 +1,4 @@
-"""Every drift statistic against a scipy/numpy reference computation and hand-checked small cases."""
+"""Every drift statistic against scipy/numpy reference computations and hand-checked cases."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def test_z_test_same_single_value_is_no_drift() -> None:
 
 def test_wasserstein_by_hand() -> None:
     # W1([0, 1], [1, 2]) = 1; population std of the reference = 0.5
-    result = column_drift(np.array([0.0, 1.0]), np.array([1.0, 2.0]), "numerical", method="wasserstein")
+    ref, cur = np.array([0.0, 1.0]), np.array([1.0, 2.0])
+    result = column_drift(ref, cur, "numerical", method="wasserstein")
     assert result.statistic == pytest.approx(2.0) and result.drifted
     constant = column_drift(np.ones(10), np.ones(10) + 0.01, "numerical", method="wasserstein")
     assert constant.statistic == pytest.approx(10.0)  # std floored at 0.001
@@ -221,7 +222,8 @@ def test_value_counts_of_objects_and_numbers() -> None:
     keys, counts = stats.value_counts(np.array(["b", "a", "b", "c"], dtype=object))
     assert keys.tolist() == ["a", "b", "c"] and counts.tolist() == [1, 2, 1]
     keys, ref, cur = stats.aligned_counts(np.array([3.0, 1.0, 1.0]), np.array([2.0, 3.0]))
-    assert keys.tolist() == [1.0, 2.0, 3.0] and ref.tolist() == [2, 0, 1] and cur.tolist() == [0, 1, 1]
+    assert keys.tolist() == [1.0, 2.0, 3.0]
+    assert ref.tolist() == [2, 0, 1] and cur.tolist() == [0, 1, 1]
 
 
 # --- dataset level -------------------------------------------------------------------------------

@@ -88,19 +88,32 @@ def test_duplicate_ids_are_idempotent_across_restarts(vigil: VigilProcess) -> No
     assert retry.json()["duplicates"] == 10
     # ids are per kind: the same id as a feedback is a different event
     other = [{"kind": "feedback", "id": "c1", "score": 1}]
-    assert httpx.post(vigil.url + "/api/v1/events", json=other, headers=vigil.headers).json()[
-        "duplicates"
-    ] == 0
+    assert (
+        httpx.post(vigil.url + "/api/v1/events", json=other, headers=vigil.headers).json()[
+            "duplicates"
+        ]
+        == 0
+    )
     assert _rows(vigil, "SELECT count(*), count(DISTINCT id) FROM llm_calls") == [(50, 50)]
 
 
 def test_llm_call_cost_from_price_table(vigil_factory: Any) -> None:
     proc = vigil_factory(PRICED)
     events = [
-        {"kind": "llm_call", "id": "x1", "model": "priced-model", "input_tokens": 1000,
-         "output_tokens": 100},
-        {"kind": "llm_call", "id": "x2", "model": "priced-model", "input_tokens": 1000,
-         "cost_usd": 0.5},
+        {
+            "kind": "llm_call",
+            "id": "x1",
+            "model": "priced-model",
+            "input_tokens": 1000,
+            "output_tokens": 100,
+        },
+        {
+            "kind": "llm_call",
+            "id": "x2",
+            "model": "priced-model",
+            "input_tokens": 1000,
+            "cost_usd": 0.5,
+        },
         {"kind": "llm_call", "id": "x3", "model": "gpt-4o-mini", "input_tokens": 1_000_000},
     ]
     resp = httpx.post(proc.url + "/api/v1/events", json=events, headers=proc.headers)
@@ -116,14 +129,28 @@ def test_llm_call_cost_from_price_table(vigil_factory: Any) -> None:
 
 def test_schema_flags_and_unknown_models(vigil_factory: Any) -> None:
     proc = vigil_factory(
-        {"ml_models": {"churn": {"task": "binary", "features": {"age": "numerical",
-                                                                "plan": "categorical"}}}}
+        {
+            "ml_models": {
+                "churn": {"task": "binary", "features": {"age": "numerical", "plan": "categorical"}}
+            }
+        }
     )
     events = [
-        {"kind": "prediction", "id": "p1", "model": "churn", "features": {"age": 3, "plan": "a"},
-         "prediction": 1},
-        {"kind": "prediction", "id": "p2", "model": "churn", "features": {"age": "old", "x": 1},
-         "prediction": 0, "schema_issues": "forged"},
+        {
+            "kind": "prediction",
+            "id": "p1",
+            "model": "churn",
+            "features": {"age": 3, "plan": "a"},
+            "prediction": 1,
+        },
+        {
+            "kind": "prediction",
+            "id": "p2",
+            "model": "churn",
+            "features": {"age": "old", "x": 1},
+            "prediction": 0,
+            "schema_issues": "forged",
+        },
         {"kind": "prediction", "id": "p3", "model": "chrun", "features": {}},
         {"kind": "label", "id": "l1", "prediction_id": "p1", "model": "chrun", "label": 1},
         {"kind": "label", "id": "l2", "prediction_id": "p1", "model": "churn", "label": 1},
@@ -147,8 +174,12 @@ def test_bad_input_gets_precise_errors(vigil_factory: Any) -> None:
         ({"content-encoding": "gzip"}, b"not gzip", 400, "invalid_body"),
         ({"content-encoding": "br"}, b"[]", 415, "unsupported_encoding"),
         ({}, b"[" + b" " * 5000 + b"]", 413, "body_too_large"),
-        ({"content-encoding": "gzip"}, gzip.compress(b"[" + b" " * 100_000 + b"]"), 413,
-         "body_too_large"),
+        (
+            {"content-encoding": "gzip"},
+            gzip.compress(b"[" + b" " * 100_000 + b"]"),
+            413,
+            "body_too_large",
+        ),
     ]
     for headers, body, status, code in cases:
         resp = _post(proc, body, **headers)

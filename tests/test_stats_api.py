@@ -74,6 +74,16 @@ def _get(proc: VigilProcess, path: str, **params: Any) -> httpx.Response:
     return httpx.get(proc.url + path, params=params, headers=proc.headers, timeout=30)
 
 
+def points(series: dict[str, Any]) -> list[dict[str, Any]]:
+    """A columnar series (parallel arrays) -> one dict per bucket, same keys."""
+
+    def pick(value: Any, i: int) -> Any:
+        return {k: pick(v, i) for k, v in value.items()} if isinstance(value, dict) else value[i]
+
+    columns = {k: v for k, v in series.items() if k != "group"}
+    return [pick(columns, i) for i in range(len(series["ts"]))]
+
+
 def _close(a: float | None, b: float) -> bool:
     # numpy interpolates from the upper neighbour when the fraction is >= 0.5: last-bit rounding.
     return a is not None and math.isclose(a, b, rel_tol=1e-15, abs_tol=0.0)
@@ -85,11 +95,11 @@ def test_percentiles_equal_numpy_per_model(loaded: Any) -> None:
         proc, "/api/v1/stats", since=_iso(T0), until=_iso(T0 + timedelta(minutes=10))
     ).json()
     assert body["group_by"] == ["model"]
-    by_model = {s["group"]["model"]: s["points"] for s in body["series"]}
+    by_model = {s["group"]["model"]: points(s) for s in body["series"]}
     assert set(by_model) == {"gpt-4o", "claude-haiku"}
-    for model, points in by_model.items():
-        assert len(points) == 1  # no bucket: one point over the whole range
-        p = points[0]
+    for model, pts in by_model.items():
+        assert len(pts) == 1  # no bucket: one point over the whole range
+        p = pts[0]
         mine = [c for c in calls if c["model"] == model]
         lat = np.array([c["duration_s"] for c in mine])
         ttft = np.array([c["ttft_s"] for c in mine if c["ttft_s"] is not None])
@@ -133,11 +143,11 @@ def test_minute_buckets_group_by_key_and_team(loaded: Any) -> None:
     }
     for s in series:
         key, team = s["group"]["key"], s["group"]["team"]
-        points = s["points"]
+        pts = points(s)
         # first bucket clipped to `since`, later ones on minute boundaries
-        assert points[0]["ts"] == "2026-03-01T12:00:30Z"
-        assert [p["ts"][14:16] for p in points[1:]] == ["01", "02", "03", "04"]
-        for p in points:
+        assert pts[0]["ts"] == "2026-03-01T12:00:30Z"
+        assert [p["ts"][14:16] for p in pts[1:]] == ["01", "02", "03", "04"]
+        for p in pts:
             start = datetime.fromisoformat(p["ts"].replace("Z", "+00:00"))
             end = min(start.replace(second=0) + timedelta(minutes=1), until)
             mine = [
@@ -163,7 +173,7 @@ def test_relative_range_and_empty_result(loaded: Any) -> None:
         proc, "/api/v1/stats", since="15m", until=_iso(T0 + timedelta(minutes=10)), group_by=""
     ).json()
     assert body["since"] == "2026-03-01T11:55:00Z"
-    assert body["series"][0]["group"] == {} and body["series"][0]["points"][0]["requests"] == 3000
+    assert body["series"][0]["group"] == {} and body["series"][0]["requests"] == [3000]
 
 
 def test_model_comparison(loaded: Any) -> None:

@@ -91,6 +91,13 @@ def _register_feature_commands() -> None:
     app.command(
         "sim", help="Run the simulated OpenAI and Anthropic providers (for tests and demos)."
     )(sim_command)
+
+    from vigil.monitors.offline import drift_command
+
+    app.command("drift", help="Offline drift report (HTML or JSON) of CSV/Parquet files.")(
+        drift_command
+    )
+
     from vigil.exports.command import export_app
 
     app.add_typer(export_app)

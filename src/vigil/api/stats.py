@@ -125,8 +125,9 @@ async def stats(
 ) -> Response:
     """Requests, tokens, cost, error rate by class, latency and TTFT percentiles, throughput.
 
-    One series per group, each with the buckets that have calls (epoch-aligned; the first and last
-    are clipped to the range, and throughput divides by the clipped width). Percentiles are exact
+    One series per group, columnar: `ts` and every measure are parallel arrays over the buckets
+    that have calls (epoch-aligned; the first and last are clipped to the range, and throughput
+    divides by the clipped width). Percentiles are exact
     (linear interpolation, as numpy's default). Exact-match filters as query parameters: model,
     provider, deployment, key, team, source.
     """

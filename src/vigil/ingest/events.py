@@ -70,7 +70,7 @@ def _enrich(
     elif isinstance(record, Prediction):
         if not record.model:
             return "model: a prediction needs the name of its model"
-        schema = state.registry.get(config, record.model)
+        schema = state.registry.get(config, record.model, with_reference=False)
         if schema is None:
             return _unknown_model(state, config, record.model)
         issues = feature_issues(schema.features, record.features)
@@ -79,7 +79,7 @@ def _enrich(
     elif isinstance(record, Label):
         if not record.prediction_id:
             return "prediction_id: a label needs the id of the prediction it belongs to"
-        if record.model and state.registry.get(config, record.model) is None:
+        if record.model and state.registry.get(config, record.model, False) is None:
             return _unknown_model(state, config, record.model)
     return None
 

@@ -101,7 +101,10 @@ class Registry:
             return ModelSchema(**{**schema.to_dict(), "reference": str(uploaded)})
         return schema
 
-    def get(self, config: VigilConfig, name: str) -> ModelSchema | None:
+    def get(
+        self, config: VigilConfig, name: str, with_reference: bool = True
+    ) -> ModelSchema | None:
+        """The model's schema; `with_reference=False` skips the file lookup (ingest hot path)."""
         entry = config.ml_models.get(name)
         if entry is not None:
             delay = entry.label_delay.total_seconds() if entry.label_delay else None
@@ -119,9 +122,11 @@ class Registry:
                 source="config",
                 reference=reference,
             )
-            return self._with_reference(schema)
+            return self._with_reference(schema) if with_reference else schema
         declared = self._declared.get(name)
-        return self._with_reference(declared) if declared is not None else None
+        if declared is None or not with_reference:
+            return declared
+        return self._with_reference(declared)
 
     def names(self, config: VigilConfig) -> list[str]:
         return sorted(set(config.ml_models) | set(self._declared))

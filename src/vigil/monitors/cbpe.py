@@ -36,7 +36,8 @@ class Calibrator:
     def __call__(self, score: np.ndarray) -> np.ndarray:
         if self.x.size == 0:
             return np.asarray(score, dtype=np.float64)
-        return np.interp(score, self.x, self.y)
+        out: np.ndarray = np.interp(score, self.x, self.y)
+        return out
 
 
 IDENTITY = Calibrator(np.zeros(0), np.zeros(0))
@@ -69,7 +70,12 @@ def calibration_error(truth: np.ndarray, proba: np.ndarray, bins: int = 10) -> f
 
 
 def fit_calibrator(
-    score: np.ndarray, truth: np.ndarray, *, splits: int = 10, test_share: float = 0.1, seed: int = 42
+    score: np.ndarray,
+    truth: np.ndarray,
+    *,
+    splits: int = 10,
+    test_share: float = 0.1,
+    seed: int = 42,
 ) -> Calibrator:
     """Isotonic calibrator when it improves held-out calibration on the reference, else identity.
 
@@ -85,7 +91,7 @@ def fit_calibrator(
     for _ in range(splits):
         test = np.concatenate(
             [
-                rng.choice(idx, max(int(round(idx.size * test_share)), 1), replace=False)
+                rng.choice(idx, max(round(idx.size * test_share), 1), replace=False)
                 for idx in (pos, neg)
             ]
         )

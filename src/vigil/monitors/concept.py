@@ -72,4 +72,5 @@ def excess_error(error: np.ndarray, expected: np.ndarray | None) -> np.ndarray:
     """The stream concept drift is tested on (see the module docstring)."""
     if expected is None:
         return error.astype(np.float64)
-    return error.astype(np.float64) - expected
+    stream: np.ndarray = error.astype(np.float64) - expected
+    return stream

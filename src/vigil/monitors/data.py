@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -24,6 +24,12 @@ OUTPUT_COLUMNS = ("label", "target", "prediction", "score")
 """Reference columns that are not features: truth, model output and positive-class probability."""
 
 
+def is_set(values: np.ndarray) -> np.ndarray:
+    """Elementwise `value is not None` for object arrays (vectorized)."""
+    result: np.ndarray = np.not_equal(values, cast(Any, None))
+    return result
+
+
 @dataclass(slots=True)
 class Column:
     """One feature over a frame: raw text values and their JSON types (None when absent)."""
@@ -32,7 +38,8 @@ class Column:
     json_type: np.ndarray
 
     def present(self) -> np.ndarray:
-        return np.not_equal(self.json_type, None) & (self.json_type != "NULL")
+        present: np.ndarray = is_set(self.json_type) & (self.json_type != "NULL")
+        return present
 
     def numeric(self) -> np.ndarray:
         """float64 values; NaN where missing or not a number."""
@@ -223,13 +230,13 @@ def numeric(values: np.ndarray) -> np.ndarray:
     """Any array (text or numbers) -> float64, NaN where not a number."""
     if values.dtype.kind in "fiub":
         return values.astype(np.float64)
-    out = np.full(values.size, np.nan)
-    for i, v in enumerate(values):
-        try:
-            out[i] = float(v)
-        except (TypeError, ValueError):
-            pass
-    return out
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    ok = pc.match_substring_regex(text, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+    cleaned = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+    return np.asarray(pc.cast(cleaned, pa.float64()).to_numpy(zero_copy_only=False), np.float64)
 
 
 def as_text(values: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 
 from vigil.config.sections import MLModelConfig, MonitorsConfig
 from vigil.monitors import cbpe, concept
-from vigil.monitors.data import Frame, Reference, load_frame, numeric
+from vigil.monitors.data import Frame, Reference, as_text, is_set, load_frame, numeric
 from vigil.monitors.performance import (
     HIGHER_IS_BETTER,
     classification_metrics,
@@ -33,7 +33,9 @@ def _positive(model: MLModelConfig) -> str:
     return model.positive_class or "1"
 
 
-def _metrics(model: MLModelConfig, label: np.ndarray, pred: np.ndarray, score: np.ndarray) -> dict[str, float]:
+def _metrics(
+    model: MLModelConfig, label: np.ndarray, pred: np.ndarray, score: np.ndarray
+) -> dict[str, float]:
     if model.task == "regression":
         return regression_metrics(numeric(label), numeric(pred))
     return classification_metrics(model.task, label, pred, score, _positive(model))
@@ -49,13 +51,13 @@ def reference_performance(model: MLModelConfig, reference: Reference | None) -> 
     pred = reference.get("prediction")
     if truth is None or pred is None:
         return {}
-    from vigil.monitors.data import as_text
-
     score = reference.get("score")
     score = np.full(truth.size, np.nan) if score is None else numeric(score)
     if model.task == "regression":
         return regression_metrics(numeric(truth), numeric(pred))
-    return classification_metrics(model.task, as_text(truth), as_text(pred), score, _positive(model))
+    return classification_metrics(
+        model.task, as_text(truth), as_text(pred), score, _positive(model)
+    )
 
 
 def _calibrator(model: MLModelConfig, reference: Reference | None) -> cbpe.Calibrator | None:
@@ -67,8 +69,6 @@ def _calibrator(model: MLModelConfig, reference: Reference | None) -> cbpe.Calib
         truth = reference.get("target")
     if score is None or truth is None:
         return None
-    from vigil.monitors.data import as_text
-
     s = numeric(score)
     ok = np.isfinite(s)
     return cbpe.fit_calibrator(s[ok], is_positive(as_text(truth)[ok], _positive(model)))
@@ -100,21 +100,28 @@ def evaluate_labelled(
     windows = split(frame.ts_us, length=cfg.window, size=cfg.window_size, now=now, count=count)
     ref_perf = reference_performance(model, reference)
     calibrator = _calibrator(model, reference)
-    has_label = np.not_equal(frame.label, None)
+    has_label = is_set(frame.label)
     proba = None
     scored = np.isfinite(frame.score)
     if calibrator is not None and scored.any():
         proba = calibrator(np.where(scored, frame.score, 0.0))
     predicted = is_positive(frame.prediction, _positive(model)) if model.task == "binary" else None
     latest: dict[str, Any] = {}
+    realized: dict[str, Any] = {}
     for window in windows:
         if window.size == 0:
             continue
-        latest.update(
-            _window(window, frame, has_label, proba, predicted, model, cfg, ref_perf, results)
-        )
-    summary: dict[str, Any] = {"performance": latest, "reference_performance": ref_perf}
-    summary["concept_drift"] = _concept(frame, has_label, proba, predicted, model, cfg, ref_perf, results)
+        latest = _window(window, frame, has_label, proba, predicted, model, cfg, ref_perf, results)
+        if "realized" in latest:
+            realized = {"window_start": latest["window_start"], **latest["realized"]}
+    summary: dict[str, Any] = {
+        "performance": latest,
+        "latest_realized": realized,
+        "reference_performance": ref_perf,
+    }
+    summary["concept_drift"] = _concept(
+        frame, has_label, proba, predicted, model, cfg, ref_perf, results
+    )
     return summary
 
 
@@ -180,9 +187,7 @@ def _window(
             )
         out["estimated"] = estimated
         if "realized" in out:
-            on_labels = cbpe.estimate(
-                predicted[labelled], proba[labelled], frame.score[labelled]
-            )
+            on_labels = cbpe.estimate(predicted[labelled], proba[labelled], frame.score[labelled])
             for metric, value in out["realized"].items():
                 if metric in on_labels:
                     results.append(
@@ -220,7 +225,9 @@ def _concept(
     elif model.task == "binary" and predicted is not None:
         err = predicted[rows] != is_positive(frame.label[rows], _positive(model))
         ok = proba is not None and bool(np.isfinite(frame.score[rows]).all())
-        expected = cbpe.expected_error(predicted[rows], proba[rows]) if ok and proba is not None else None
+        expected = (
+            cbpe.expected_error(predicted[rows], proba[rows]) if ok and proba is not None else None
+        )
     else:
         err = frame.prediction[rows].astype(str) != frame.label[rows].astype(str)
         expected = None

@@ -95,7 +95,9 @@ def _drift_results(
                 baseline[name], _current_values(current.features[name], kind), kind, column=name
             )
         except ValueError as exc:  # a column with no values on one side: nothing to compare
-            out.append(_window_result(window, "data_drift", feature=name, details={"skipped": str(exc)}))
+            out.append(
+                _window_result(window, "data_drift", feature=name, details={"skipped": str(exc)})
+            )
             continue
         tested += 1
         drifted += int(r.drifted)
@@ -192,14 +194,14 @@ def evaluate_model(
     drift_summary: dict[str, Any] = {}
     for window, baseline in zip(tested, baselines, strict=True):
         current = frame.take(window.rows)
-        results.append(
-            _window_result(window, "window", metric="predictions", value=window.size)
-        )
+        results.append(_window_result(window, "window", metric="predictions", value=window.size))
         if window.size < cfg.min_rows:
             continue
         if baseline is not None:
             rows = _drift_results(window, current, baseline, schema, cfg)
-            rows += _output_drift(window, current, reference if cfg.baseline == "reference" else None)
+            rows += _output_drift(
+                window, current, reference if cfg.baseline == "reference" else None
+            )
             results += rows
             drift_summary = _drift_summary(window, rows)
         for issue in check_window(
@@ -218,7 +220,9 @@ def evaluate_model(
                     details={"rate": issue.rate, "examples": issue.examples},
                 )
             )
-    volume = check_volume([w.size for w in windows], [w.closed for w in windows], cfg.volume_tolerance)
+    volume = check_volume(
+        [w.size for w in windows], [w.closed for w in windows], cfg.volume_tolerance
+    )
     if volume is not None and not cfg.window_size:
         last_closed = [w for w in windows if w.closed][-1]
         results.append(

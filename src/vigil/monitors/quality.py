@@ -6,7 +6,7 @@ value), so an alert can say what was wrong and where to look:
 - `missing`: the feature is absent or null (flagged when the rate exceeds the reference's by 1 pt),
 - `type_violation`: a numerical feature that is not a number, a categorical one that is an object,
 - `schema_violation`: feature keys the model does not declare,
-- `out_of_range`: numbers outside the reference's [min, max],
+- `out_of_range`: numbers outside the reference's [min, max] (flagged above 1 % of the window),
 - `unseen_category`: categories the reference never had,
 - `constant`: a feature with one value in the window that varies in the reference,
 - `duplicate_id`: prediction ids logged more than once,
@@ -21,9 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from vigil.monitors.data import Column, ColumnType, Frame, Reference, as_text, numeric
+from vigil.monitors.data import Column, ColumnType, Frame, Reference, as_text, is_set, numeric
 
 MISSING_TOLERANCE = 0.01
+RANGE_TOLERANCE = 0.01
+"""Share of a window outside the reference range before it is flagged: a reference sample's
+extremes are exceeded now and then by chance."""
 CATEGORY_JSON_TYPES = frozenset({"VARCHAR", "BIGINT", "UBIGINT", "BOOLEAN", "DOUBLE"})
 
 
@@ -40,7 +43,9 @@ class Issue:
     reference_value: float | None = None
 
 
-def _examples(frame: Frame, mask: np.ndarray, values: np.ndarray, limit: int) -> list[dict[str, Any]]:
+def _examples(
+    frame: Frame, mask: np.ndarray, values: np.ndarray, limit: int
+) -> list[dict[str, Any]]:
     idx = np.flatnonzero(mask)[:limit]
     return [{"id": str(frame.ids[i]), "value": _plain(values[i])} for i in idx]
 
@@ -90,6 +95,7 @@ def check_column(
                 with np.errstate(invalid="ignore"):
                     outside = (values < lo) | (values > hi)
                 issue = _issue("out_of_range", name, frame, outside, values, limit)
+                issue.flagged = issue.rate > RANGE_TOLERANCE
                 issue.examples = [{**e, "range": [lo, hi]} for e in issue.examples]
                 issues.append(issue)
         ok = values[np.isfinite(values)]
@@ -101,7 +107,7 @@ def check_column(
         good = present & ~bad_type
         if reference is not None:
             known = as_text(reference)
-            known = known[np.not_equal(known, None)]
+            known = known[is_set(known)]
             unseen = good & ~np.isin(column.text.astype(str), known.astype(str))
             issues.append(_issue("unseen_category", name, frame, unseen, column.text, limit))
         distinct = int(np.unique(column.text[good].astype(str)).size) if good.any() else 0
@@ -120,7 +126,7 @@ def check_column(
 def _missing_rate(reference: np.ndarray) -> float:
     if reference.dtype.kind == "f":
         return float(np.isnan(reference).mean())
-    return float(np.equal(reference, None).mean())
+    return float((~is_set(reference)).mean())
 
 
 def _distinct(reference: np.ndarray | None, *, numeric_kind: bool) -> int:
@@ -130,7 +136,7 @@ def _distinct(reference: np.ndarray | None, *, numeric_kind: bool) -> int:
         ref = numeric(reference)
         return int(np.unique(ref[np.isfinite(ref)]).size)
     ref = as_text(reference)
-    return int(np.unique(ref[np.not_equal(ref, None)].astype(str)).size)
+    return int(np.unique(ref[is_set(ref)].astype(str)).size)
 
 
 def check_rows(frame: Frame, limit: int) -> list[Issue]:

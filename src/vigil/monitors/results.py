@@ -81,7 +81,7 @@ class MonitorResult:
 
     @classmethod
     def make(cls, **kwargs: Any) -> MonitorResult:
-        """Build a result; numbers are made plain floats (NaN/inf become None) and `details` JSON."""
+        """Build a result: numbers become plain floats (NaN/inf: None), `details` JSON text."""
         for name in ("value", "p_value", "threshold", "reference_value"):
             v = kwargs.get(name)
             kwargs[name] = float(v) if v is not None and math.isfinite(float(v)) else None
@@ -143,7 +143,9 @@ class MonitorMetrics:
             registry=registry,
         )
         self.runs = Counter(
-            "vigil_monitor_runs", "Monitor runs, by kind and status.", ["kind", "status"],
+            "vigil_monitor_runs",
+            "Monitor runs, by kind and status.",
+            ["kind", "status"],
             registry=registry,
         )
 

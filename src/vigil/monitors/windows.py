@@ -76,9 +76,7 @@ def count_windows(ts_us: np.ndarray, size: int, count: int) -> list[Window]:
             continue
         rows = np.arange(lo, hi)
         out.append(
-            Window(
-                to_datetime(ts_us[lo]), to_datetime(ts_us[hi - 1] + 1), rows, rows.size == size
-            )
+            Window(to_datetime(ts_us[lo]), to_datetime(ts_us[hi - 1] + 1), rows, rows.size == size)
         )
     return out
 

@@ -1,0 +1,106 @@
+"""The monitors' background job: every `monitors.interval`, evaluate each ML model, the LLM
+signals and the business metrics, store the results and update the gauges.
+
+The computation runs in a worker thread (`asyncio.to_thread`): numpy and DuckDB release the GIL for
+most of it and the event loop keeps serving the gateway meanwhile. One run at a time per app: a run
+asked for through the API while the scheduled one is going waits for it instead of doubling work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from vigil.monitors.business import evaluate_business
+from vigil.monitors.llm import evaluate_llm
+from vigil.monitors.ml import evaluate_model
+from vigil.monitors.results import MonitorRun, Outcome, export, persist
+from vigil.pipeline import PipelineClosed
+
+if TYPE_CHECKING:
+    from vigil.app import VigilState
+
+log = logging.getLogger("vigil.monitors")
+
+_LOCKS: dict[int, asyncio.Lock] = {}
+
+
+def _lock(state: VigilState) -> asyncio.Lock:
+    return _LOCKS.setdefault(id(state), asyncio.Lock())
+
+
+def _evaluate_all(state: VigilState, now: datetime, model: str | None) -> list[Outcome]:
+    """Every monitor (or one model's); a failing model is recorded as an error run."""
+    assert state.store is not None
+    cfg = state.config
+    outcomes: list[Outcome] = []
+    for name, model_cfg in cfg.ml_models.items():
+        if model is not None and name != model:
+            continue
+        started = time.perf_counter()
+        try:
+            outcomes.append(evaluate_model(state.store, name, model_cfg, cfg.monitors, now))
+        except Exception as exc:
+            log.exception("monitor run failed", extra={"model": name})
+            run = MonitorRun(model=name, kind="ml", ts=now, status="error", error=repr(exc))
+            run.duration_s = time.perf_counter() - started
+            outcomes.append(Outcome(run))
+    if model is None:
+        for kind, evaluate in (("llm", evaluate_llm), ("business", evaluate_business)):
+            try:
+                outcomes += evaluate(state.store, cfg.monitors, now)
+            except Exception as exc:
+                log.exception("monitor run failed", extra={"kind": kind})
+                run = MonitorRun(
+                    model=f"_{kind}", kind=kind, ts=now, status="error", error=repr(exc)
+                )
+                outcomes.append(Outcome(run))
+    return outcomes
+
+
+async def run_monitors(
+    state: VigilState, *, model: str | None = None, now: datetime | None = None
+) -> list[Outcome]:
+    """Run the monitors once, store and export the outcomes, and return them."""
+    assert state.pipeline is not None
+    async with _lock(state):
+        when = now or datetime.now(UTC)
+        outcomes = await asyncio.to_thread(_evaluate_all, state, when, model)
+        if outcomes:
+            await persist(state.pipeline, outcomes)
+        for outcome in outcomes:
+            export(state.metrics, outcome)
+    return outcomes
+
+
+async def monitor_loop(state: VigilState) -> None:
+    """The background job (`vigil.app.BACKGROUND_JOBS`); interval and switches re-read on reload."""
+    while True:
+        cfg = state.config.monitors
+        if cfg.enabled:
+            try:
+                await run_monitors(state)
+            except PipelineClosed:
+                return
+            except Exception:
+                log.exception("monitor run failed; will retry next interval")
+        await asyncio.sleep(cfg.interval.total_seconds())
+
+
+def summarize(outcome: Outcome) -> dict[str, Any]:
+    """The API's view of a run."""
+    run = outcome.run
+    return {
+        "run_id": run.id,
+        "model": run.model,
+        "kind": run.kind,
+        "ts": run.ts.isoformat(),
+        "status": run.status,
+        "error": run.error,
+        "duration_s": run.duration_s,
+        "summary": outcome.summary,
+        "results": len(outcome.results),
+    }

@@ -1,0 +1,1 @@
+"""Reports: HTML (and later PDF) renderings of monitor results."""
