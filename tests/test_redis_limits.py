@@ -85,3 +85,34 @@ def test_two_processes_admit_at_most_rpm_between_them(tmp_path: Path, redis_url:
         finally:
             for replica in replicas:
                 replica.stop()
+
+
+def test_budget_spent_on_one_replica_is_refused_on_the_other(
+    tmp_path: Path, redis_url: str
+) -> None:
+    with SimServer(profile="bench") as sim:
+        config = gateway_config(sim, limits_backend=redis_url)
+        config["keys"] = [
+            {"alias": "tight", "key": SHARED_KEY, "budget_usd": 0.00001, "budget_period": "daily"}
+        ]
+        replicas = []
+        for name in ("a", "b"):
+            workdir = tmp_path / name
+            workdir.mkdir()
+            replicas.append(VigilProcess(workdir, config).start())
+        try:
+            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "spend"}]}
+            headers = {"authorization": f"Bearer {SHARED_KEY}"}
+            first = httpx.post(
+                replicas[0].url + "/v1/chat/completions", json=body, headers=headers, timeout=30
+            )
+            assert first.status_code == 200  # nothing spent yet: admitted, and it costs > budget
+            time.sleep(0.3)
+            second = httpx.post(
+                replicas[1].url + "/v1/chat/completions", json=body, headers=headers, timeout=30
+            )
+            assert second.status_code == 402, second.text
+            assert second.json()["error"]["code"] == "budget_exceeded"
+        finally:
+            for replica in replicas:
+                replica.stop()

@@ -3,14 +3,18 @@
 A request is refused when its key's or team's spend for the current period has reached the budget.
 Spend is added when a call ends, so requests already in flight when the budget runs out still
 finish: the overshoot is at most the cost of the requests in flight (documented in gateway.md).
-Spend survives restarts: it is re-read from `llm_calls` at start-up.
+Spend survives restarts: it is re-read from `llm_calls` at start-up. With `limits_backend: redis`
+the counters also live in Redis (`SharedSpend`), read before each check and incremented after each
+call, so several replicas refuse together once their combined spend reaches the budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from vigil.config import VigilConfig
 from vigil.gateway.keys import VirtualKey
@@ -40,13 +44,54 @@ class BudgetRefusal:
     resets_at: datetime
 
 
+class SharedSpend:
+    """Spend counters in Redis, one float per (scope, name, period start), expiring after it."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis: Any = aioredis.from_url(url)
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    @staticmethod
+    def counter_id(scope: str, name: str, start: datetime) -> str:
+        return f"vigil:spend:{scope}:{name}:{start.date().isoformat()}"
+
+    async def totals(self, ids: list[str]) -> list[float | None]:
+        values = await self._redis.mget(ids)
+        return [float(v) if v is not None else None for v in values]
+
+    async def seed(self, counter: str, spent: float) -> None:
+        """Start a counter at the stored spend unless another replica already did."""
+        await self._redis.set(counter, spent, nx=True, ex=int(timedelta(days=32).total_seconds()))
+
+    def add(self, counter: str, cost: float) -> None:
+        async def incr() -> None:
+            await self._redis.incrbyfloat(counter, cost)
+            await self._redis.expire(counter, int(timedelta(days=32).total_seconds()))
+
+        task = asyncio.get_running_loop().create_task(incr())
+        self._pending.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._pending.discard)
+
+    async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._redis.aclose()
+
+
 class Budgets:
     """Spend counters; `check` before a call, `add` after it."""
 
-    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        shared: SharedSpend | None = None,
+    ) -> None:
         self._clock = clock
         self._keys: dict[str, _Counter] = {}
         self._teams: dict[str, _Counter] = {}
+        self.shared = shared
 
     def configure(
         self,
@@ -82,6 +127,36 @@ class Budgets:
             counter.start, counter.spent = start, 0.0
         return counter
 
+    def _counters(self, key: str, team: str | None) -> list[tuple[str, str, _Counter]]:
+        now = self._clock()
+        found = []
+        for scope, table, name in (("key", self._keys, key), ("team", self._teams, team)):
+            counter = table.get(name) if name is not None else None
+            if counter is not None:
+                found.append((scope, name or "", self._current(counter, now)))
+        return found
+
+    async def check_shared(self, key: str, team: str | None) -> BudgetRefusal | None:
+        """`check`, after taking in the spend of every replica from Redis (when shared)."""
+        if self.shared is not None:
+            counters = self._counters(key, team)
+            if counters:
+                ids = [SharedSpend.counter_id(s, n, c.start) for s, n, c in counters]
+                for (_, _, counter), total in zip(
+                    counters, await self.shared.totals(ids), strict=True
+                ):
+                    if total is not None:
+                        counter.spent = max(counter.spent, total)
+        return self.check(key, team)
+
+    async def seed_shared(self) -> None:
+        if self.shared is None:
+            return
+        for scope, table in (("key", self._keys), ("team", self._teams)):
+            for name, counter in table.items():
+                counter_id = SharedSpend.counter_id(scope, name, counter.start)
+                await self.shared.seed(counter_id, counter.spent)
+
     def check(self, key: str, team: str | None) -> BudgetRefusal | None:
         now = self._clock()
         for scope, table, name in (("key", self._keys, key), ("team", self._teams, team)):
@@ -101,11 +176,10 @@ class Budgets:
         return None
 
     def add(self, key: str, team: str | None, cost: float) -> None:
-        now = self._clock()
-        for table, name in ((self._keys, key), (self._teams, team)):
-            counter = table.get(name) if name is not None else None
-            if counter is not None:
-                self._current(counter, now).spent += cost
+        for scope, name, counter in self._counters(key, team):
+            counter.spent += cost
+            if self.shared is not None:
+                self.shared.add(SharedSpend.counter_id(scope, name, counter.start), cost)
 
     def used_ratio(self) -> list[tuple[str, str, float]]:
         """(key alias, team, spent/budget) for every budget, for `vigil_budget_used_ratio`."""
@@ -120,8 +194,6 @@ def _ratio(counter: _Counter) -> float:
 
 def _next_start(period: str, start: datetime) -> datetime:
     if period == "daily":
-        from datetime import timedelta
-
         return start + timedelta(days=1)
     year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
     return start.replace(year=year, month=month)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from vigil.config import VigilConfig
-from vigil.gateway.budgets import Budgets
+from vigil.gateway.budgets import Budgets, SharedSpend
 from vigil.gateway.keys import KEY_COLUMNS, KeyRing, VirtualKey
 from vigil.gateway.limits import Limiter, MemoryLimiter
 from vigil.gateway.service import Gateway
@@ -65,10 +65,15 @@ async def start_gateway(state: VigilState) -> Gateway:
     config = state.config
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+    shared = None
+    if config.limits_backend.backend == "redis" and config.limits_backend.url:
+        shared = SharedSpend(config.limits_backend.url)
+    budgets = Budgets(shared=shared)
     gateway = Gateway(
-        config, session, make_limiter(config), KeyRing(), Budgets(), state.pipeline, state.metrics
+        config, session, make_limiter(config), KeyRing(), budgets, state.pipeline, state.metrics
     )
     await asyncio.to_thread(_load, state, gateway, config)
+    await budgets.seed_shared()
 
     def reload(_old: VigilConfig, new: VigilConfig) -> None:
         gateway.configure(new)

@@ -119,7 +119,7 @@ async def _start(
         stream=stream and chat,
     )
     route = gateway.route_for(model, key)
-    gateway.check_budget(key)
+    await gateway.check_budget(key)
     tokens = estimate_prompt_tokens(body)
     await gateway.admit(ctx, route, tokens)
     return gateway, ctx, body, tokens

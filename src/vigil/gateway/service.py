@@ -142,8 +142,8 @@ class Gateway:
             )
         return route
 
-    def check_budget(self, key: VirtualKey) -> None:
-        refusal = self.budgets.check(key.alias, key.team)
+    async def check_budget(self, key: VirtualKey) -> None:
+        refusal = await self.budgets.check_shared(key.alias, key.team)
         if refusal is not None:
             raise GatewayError(
                 402,
@@ -342,3 +342,5 @@ class Gateway:
         for provider in self.providers.values():
             await provider.close()
         await self.limiter.close()
+        if self.budgets.shared is not None:
+            await self.budgets.shared.close()
