@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench system-deps install clean
+.PHONY: demo test lint bench bench-peers peers system-deps install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,14 @@ demo: install ## start Vigil with simulated providers and traffic
 system-deps: ## Debian packages the tests run against (installed with apt-get when missing)
 	bash scripts/install-system-deps.sh
 
-test: install system-deps lint ## the whole suite (slow suites in their short version)
+peers: ## Evidently + NannyML (pandas<3) in .venv-peers, for the agreement tests and bench/drift.py
+	bash scripts/peers-venv.sh
+
+bench-peers: ## LiteLLM proxy in .venv-litellm, the gateway benchmark's peer
+	test -x .venv-litellm/bin/python || $(PYTHON) -m venv .venv-litellm
+	.venv-litellm/bin/python -m pip install --quiet 'litellm[proxy]'
+
+test: install system-deps peers lint ## the whole suite (slow suites in their short version)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy --strict on src/
@@ -29,8 +36,11 @@ lint: install ## ruff and mypy --strict on src/
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
 
-bench: install ## print the benchmark figures (bench/)
+bench: install peers bench-peers ## print the benchmark figures (bench/)
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/stats.py
 
 clean:
-	rm -rf $(VENV) vigil-data build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .venv-peers .venv-litellm vigil-data build *.egg-info src/*.egg-info

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV="${PEERS_VENV:-.venv-peers}"
 STAMP="$VENV/.installed-peers"
-REQS=("evidently==0.7.*" "nannyml==0.13.*" "pandas<3" "pyarrow" "scikit-learn" "psutil")
+# statsmodels: NannyML 0.13.1 imports it without declaring it.
+REQS=("evidently==0.7.*" "nannyml==0.13.*" "statsmodels" "pandas<3" "pyarrow" "scikit-learn" "psutil")
 if [[ -f "$STAMP" ]]; then exit 0; fi
 test -x "$VENV/bin/python" || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip

@@ -1,7 +1,7 @@
 """CBPE agrees with NannyML's on a dataset NannyML ships (synthetic car loans).
 
 NannyML lives in its own virtualenv (it pins pandas, scikit-learn and friends that Vigil does not
-need): `.venv-nannyml` next to `.venv`, or the interpreter named by `VIGIL_NANNYML_PYTHON`. It runs
+need): `.venv-peers` next to `.venv` (scripts/peers-venv.sh), or the interpreter named by `VIGIL_NANNYML_PYTHON`. It runs
 as a subprocess that prints its per-chunk estimates and where its dataset files are; Vigil reads the
 same CSV files with pyarrow and estimates the same chunks.
 """
@@ -22,7 +22,9 @@ from vigil.monitors import cbpe
 from vigil.monitors.performance import binary_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
-NANNYML_PYTHON = Path(os.environ.get("VIGIL_NANNYML_PYTHON", ROOT / ".venv-nannyml/bin/python"))
+NANNYML_PYTHON = Path(
+    os.environ.get("VIGIL_NANNYML_PYTHON", ROOT / ".venv-peers" / "bin" / "python")
+)
 CHUNK = 5000
 
 SCRIPT = f"""
