@@ -12,12 +12,13 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from vigil.gateway.errors import GatewayError
 from vigil.gateway.providers import ChatStream, Completion, UpstreamError
 from vigil.gateway.router import Deployment
 from vigil.gateway.service import Attempted, CallContext, Gateway
+from vigil.gateway.streaming import RelayResponse
 from vigil.records import new_id
 
 router = APIRouter(tags=["gateway"])
@@ -184,7 +185,7 @@ async def _stream(
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
 
-    async def attempt(d: Deployment) -> tuple[ChatStream, AsyncIterator[bytes], bytes]:
+    async def attempt(d: Deployment) -> tuple[ChatStream, AsyncIterator[list[bytes]], list[bytes]]:
         stream = await d.provider.chat_stream(body, d.upstream_model, include_usage)
         chunks = stream.chunks()
         try:
@@ -200,11 +201,14 @@ async def _stream(
     attempted = await gateway.complete(ctx, tokens, attempt)
     stream, chunks, first = attempted.result
     ttft = time.perf_counter() - ctx.started
-    return StreamingResponse(
+    return RelayResponse(
         _relay(gateway, ctx, attempted, stream, chunks, first, ttft),
-        media_type="text/event-stream",
         headers={**_headers(ctx, attempted), "cache-control": "no-cache"},
     )
+
+
+def _frame(batch: list[bytes]) -> bytes:
+    return b"".join([b"data: " + chunk + b"\n\n" for chunk in batch])
 
 
 async def _relay(
@@ -212,17 +216,17 @@ async def _relay(
     ctx: CallContext,
     attempted: Attempted,
     stream: ChatStream,
-    chunks: AsyncIterator[bytes],
-    first: bytes,
+    chunks: AsyncIterator[list[bytes]],
+    first: list[bytes],
     ttft: float,
 ) -> AsyncIterator[bytes]:
     """Forward chunk by chunk; a broken upstream becomes an error event; a gone client cancels."""
     status: int = 499
     error_type: str | None = "client_closed"
     try:
-        yield b"data: " + first + b"\n\n"
-        async for chunk in chunks:
-            yield b"data: " + chunk + b"\n\n"
+        yield _frame(first)
+        async for batch in chunks:
+            yield _frame(batch)
         yield b"data: [DONE]\n\n"
         status, error_type = 200, None
     except UpstreamError as exc:

@@ -25,7 +25,7 @@ from vigil.gateway.providers.base import (
     error_type_for,
     parse_retry_after,
 )
-from vigil.gateway.providers.sse import sse_events
+from vigil.gateway.providers.sse import sse_batches
 
 ANTHROPIC_VERSION = "2023-06-01"
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
@@ -120,31 +120,39 @@ class AnthropicStream:
             raise UpstreamError(status, str(err.get("message", "upstream error")), "stream")
         return None  # ping, content_block_stop, message_stop
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncIterator[list[bytes]]:
         stopped = False
         try:
-            async for kind, data in sse_events(self._resp):
-                if kind == "message_stop":
-                    stopped = True
+            async for events in sse_batches(self._resp):
+                batch: list[bytes] = []
+                for kind, data in events:
+                    if kind == "message_stop":
+                        stopped = True
+                        break
+                    chunk = self._translate(kind, orjson.loads(data))
+                    if chunk is not None:
+                        batch.append(chunk)
+                if batch:
+                    yield batch
+                if stopped:
                     break
-                chunk = self._translate(kind, orjson.loads(data))
-                if chunk is not None:
-                    yield chunk
         except _TRANSPORT_ERRORS as exc:
             raise UpstreamError(502, f"upstream stream broke: {exc}", "stream_cut") from exc
         if not stopped:
             raise UpstreamError(502, "upstream stream ended before message_stop", "stream_cut")
         if self._include_usage and self.usage is not None:
-            yield orjson.dumps(
-                {
-                    "id": self._id,
-                    "object": "chat.completion.chunk",
-                    "created": self._created,
-                    "model": self._model,
-                    "choices": [],
-                    "usage": usage_dict(self.usage),
-                }
-            )
+            yield [
+                orjson.dumps(
+                    {
+                        "id": self._id,
+                        "object": "chat.completion.chunk",
+                        "created": self._created,
+                        "model": self._model,
+                        "choices": [],
+                        "usage": usage_dict(self.usage),
+                    }
+                )
+            ]
 
     async def aclose(self) -> None:
         self._resp.close()

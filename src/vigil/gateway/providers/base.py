@@ -60,8 +60,9 @@ class ChatStream(Protocol):
     usage: TokenUsage | None
     finish_reason: str | None
 
-    def chunks(self) -> AsyncIterator[bytes]:
-        """Chunk payloads (without `data: ` framing); raises UpstreamError if the stream breaks."""
+    def chunks(self) -> AsyncIterator[list[bytes]]:
+        """Chunk payloads (no `data: ` framing), a batch per upstream read; raises UpstreamError
+        if the stream breaks."""
 
     async def aclose(self) -> None: ...
 

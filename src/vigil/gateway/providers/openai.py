@@ -22,7 +22,7 @@ from vigil.gateway.providers.base import (
     error_type_for,
     parse_retry_after,
 )
-from vigil.gateway.providers.sse import sse_events
+from vigil.gateway.providers.sse import sse_batches
 
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 
@@ -65,27 +65,41 @@ class OpenAIStream:
         self.usage: TokenUsage | None = None
         self.finish_reason: str | None = None
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    def _keep(self, data: bytes) -> bool:
+        """Note usage and finish reason; False for a usage-only chunk the client did not want."""
+        if not (
+            (b'"usage"' in data and b'"usage":null' not in data)
+            or (b'"finish_reason"' in data and b'"finish_reason":null' not in data)
+        ):
+            return True
+        chunk = orjson.loads(data)
+        usage = usage_from(chunk.get("usage"))
+        if usage is not None:
+            self.usage = usage
+        for choice in chunk.get("choices") or ():
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return not (usage is not None and not chunk.get("choices") and not self._include_usage)
+
+    async def chunks(self) -> AsyncIterator[list[bytes]]:
         done = False
         try:
-            async for _event, data in sse_events(self._resp):
-                if data == b"[DONE]":
-                    done = True
+            async for events in sse_batches(self._resp):
+                batch: list[bytes] = []
+                for _event, data in events:
+                    if data == b"[DONE]":
+                        done = True
+                        break
+                    if data.startswith(b'{"error"'):
+                        err = orjson.loads(data).get("error") or {}
+                        message = str(err.get("message", "upstream error"))
+                        raise UpstreamError(502, message, "stream")
+                    if self._keep(data):
+                        batch.append(data)
+                if batch:
+                    yield batch
+                if done:
                     break
-                if b'"usage":{' in data or b'"usage": {' in data or b'"finish_reason":"' in data:
-                    chunk = orjson.loads(data)
-                    usage = usage_from(chunk.get("usage"))
-                    if usage is not None:
-                        self.usage = usage
-                    for choice in chunk.get("choices") or ():
-                        if choice.get("finish_reason"):
-                            self.finish_reason = choice["finish_reason"]
-                    if usage is not None and not chunk.get("choices") and not self._include_usage:
-                        continue
-                elif data.startswith(b'{"error"'):
-                    err = orjson.loads(data).get("error") or {}
-                    raise UpstreamError(502, str(err.get("message", "upstream error")), "stream")
-                yield data
         except _TRANSPORT_ERRORS as exc:
             raise UpstreamError(502, f"upstream stream broke: {exc}", "stream_cut") from exc
         if not done:
