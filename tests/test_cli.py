@@ -33,9 +33,10 @@ def test_version_and_help_document_every_command() -> None:
 
     assert vigil("--version").stdout.strip() == f"vigil {__version__}"
     out = vigil("--help").stdout
-    for command in ("serve", "demo", "sim", "check-config"):
+    commands = ("serve", "demo", "sim", "check-config", "keys", "export", "drift")
+    for command in commands:
         assert re.search(rf"│ {command}\s+\S", out), f"{command} undocumented in --help"
-    for command in ("serve", "demo", "sim", "check-config"):
+    for command in commands:
         assert vigil(command, "--help").returncode == 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -308,3 +310,32 @@ def test_canary_share_is_deterministic_per_request_id(gw: VigilProcess) -> None:
         for _ in range(10)
     }
     assert len(by_user) == 1
+
+
+def test_sighup_reload_keeps_in_flight_streams(gw: VigilProcess) -> None:
+
+    body = {
+        "model": "slow",
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+        "max_tokens": 20,
+    }
+    headers = {"authorization": f"Bearer {USER_KEY}"}
+    lines: list[str] = []
+
+    def read() -> None:
+        with httpx.stream(
+            "POST", gw.url + "/v1/chat/completions", json=body, headers=headers, timeout=30
+        ) as r:
+            lines.extend(line for line in r.iter_lines() if line)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.5)  # the stream is under way (20 tokens at 100 ms each)
+    gw.signal(signal.SIGHUP)
+    reader.join(30)
+    assert lines and lines[-1] == "data: [DONE]"
+    deadline = time.monotonic() + 5
+    while "config reloaded" not in gw.logs():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
