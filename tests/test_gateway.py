@@ -313,7 +313,6 @@ def test_canary_share_is_deterministic_per_request_id(gw: VigilProcess) -> None:
 
 
 def test_sighup_reload_keeps_in_flight_streams(gw: VigilProcess) -> None:
-
     body = {
         "model": "slow",
         "stream": True,

@@ -22,6 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from vigil import __version__
+from vigil.alerts.service import alert_loop
+from vigil.api.alerts import router as alerts_router
 from vigil.api.errors import (
     APIError,
     api_error_handler,
@@ -31,7 +33,10 @@ from vigil.api.errors import (
 )
 from vigil.api.keys import router as keys_router
 from vigil.api.monitors import router as monitors_router
+from vigil.api.silences import router as silences_router
 from vigil.api.stats import router as stats_router
+from vigil.api.ui_data import router as ui_data_router
+from vigil.api.ui_ml import router as ui_ml_router
 from vigil.config import ConfigManager, VigilConfig
 from vigil.gateway.lifecycle import budget_gauges, start_gateway, stop_gateway
 from vigil.gateway.routes import router as gateway_router
@@ -43,6 +48,7 @@ from vigil.monitors.scheduler import monitor_loop
 from vigil.pipeline import WritePipeline
 from vigil.store import Store, open_store
 from vigil.store.retention import retention_loop, retention_periods
+from vigil.ui.routes import install_ui
 
 log = logging.getLogger("vigil.app")
 
@@ -97,6 +103,10 @@ ROUTERS: list[APIRouter] = [
     metrics_router,
     stats_router,
     monitors_router,
+    alerts_router,
+    silences_router,
+    ui_data_router,
+    ui_ml_router,
 ]
 """Every route group, in data-flow order; a feature adds its router here."""
 
@@ -105,6 +115,7 @@ BACKGROUND_JOBS: list[Callable[[VigilState], Coroutine[Any, Any, None]]] = [
     warm_dedupe,
     budget_gauges,
     monitor_loop,
+    alert_loop,
 ]
 """Started after the store and pipeline are up, cancelled before they shut down."""
 
@@ -177,6 +188,7 @@ def create_app(config: VigilConfig | ConfigManager | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     for router in ROUTERS:
         app.include_router(router)
+    install_ui(app)  # web UI pages, static files and the session middleware (after the APIs)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -35,10 +35,12 @@ from vigil.config.sections import (
     MLModelConfig,
     MonitorsConfig,
     PipelineConfig,
+    ReportsConfig,
     RetentionConfig,
     ServerConfig,
     StoreConfig,
     SyntheticConfig,
+    UIConfig,
 )
 
 ENV_PREFIX = "VIGIL_"
@@ -146,6 +148,10 @@ class VigilConfig(BaseSettings):
     )
     synthetic: SyntheticConfig = Field(
         default_factory=SyntheticConfig, description="Synthetic probes against the gateway."
+    )
+    ui: UIConfig = Field(default_factory=UIConfig, description="The web UI's logins and sessions.")
+    reports: ReportsConfig = Field(
+        default_factory=ReportsConfig, description="Scheduled daily and weekly reports."
     )
 
     _secret_paths: frozenset[Loc] = PrivateAttr(default_factory=frozenset)

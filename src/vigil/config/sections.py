@@ -15,6 +15,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from vigil.alerts.config import (
+    AlertmanagerTarget,
+    AlertRule,
+    InhibitRule,
+    ReceiverConfig,
+    RouteConfig,
+    default_inhibit_rules,
+)
 from vigil.config.durations import Duration, at_least, parse_duration
 
 RetentionDuration = Annotated[Duration, at_least(timedelta(hours=1))]
@@ -271,28 +279,38 @@ class MonitorsConfig(Section):
 
 
 class AlertsConfig(Section):
+    """Alert rules, routing, receivers, inhibition and Alertmanagers (docs/alerts.md)."""
+
     enabled: bool = Field(default=True, description="Evaluate alert rules.")
     evaluation_interval: Duration = Field(
         default=parse_duration("15s"), description="How often rules are evaluated."
     )
     default_rules: bool = Field(
-        default=True, description="Load the built-in rules (error rate, latency, budget)."
+        default=True, description="Load the built-in rules (error ratio, latency, budget, ...)."
     )
-    rules: list[dict[str, Any]] = Field(
-        default_factory=list,
-        repr=False,
-        description="Alert rules. Free-form until the alerts feature defines their schema.",
+    disabled_defaults: list[str] = Field(
+        default_factory=list, description="Names of built-in rules to leave out."
     )
-    receivers: list[dict[str, Any]] = Field(
-        default_factory=list,
-        repr=False,
-        description="Notification receivers. Free-form until the alerts feature defines them.",
+    rules: list[AlertRule] = Field(
+        default_factory=list, description="Alert rules (a rule named like a built-in replaces it)."
     )
-    route: dict[str, Any] = Field(
-        default_factory=dict,
-        repr=False,
-        description="Routing tree from alerts to receivers. Free-form until the alerts feature "
-        "defines it.",
+    receivers: list[ReceiverConfig] = Field(
+        default_factory=list, description="Notification receivers (webhooks, Slack)."
+    )
+    route: RouteConfig = Field(
+        default_factory=RouteConfig, description="Routing tree from alerts to receivers."
+    )
+    inhibit_rules: list[InhibitRule] = Field(
+        default_factory=default_inhibit_rules,
+        description="Mute alerts while a matching source alert fires (default: a critical alert "
+        "mutes the warnings of the same model and provider).",
+    )
+    alertmanagers: list[AlertmanagerTarget] = Field(
+        default_factory=list, description="Alertmanagers receiving every alert (API v2)."
+    )
+    external_url: str = Field(
+        default="http://127.0.0.1:4000",
+        description="Vigil's URL as users reach it, for links in notifications.",
     )
 
 
@@ -304,6 +322,36 @@ class MetricsConfig(Section):
         default=False,
         description="Add a virtual-key label to gateway metrics (one series per key).",
     )
+
+
+class UIUser(Section):
+    name: str = Field(min_length=1, description="Login name.")
+    password: SecretStr = Field(description="Password (use `env:NAME`).")
+    role: Literal["admin", "viewer"] = Field(
+        default="admin", description="`viewer` may read every page but change nothing."
+    )
+
+
+class UIConfig(Section):
+    users: list[UIUser] = Field(
+        default_factory=list,
+        description="Web UI logins besides the admin token (which always logs in as admin).",
+    )
+    session_ttl: Duration = Field(
+        default=parse_duration("12h"), description="How long a UI session lasts."
+    )
+
+
+class ReportsConfig(Section):
+    schedule: list[Literal["daily", "weekly"]] = Field(
+        default_factory=list,
+        description="Reports generated when their period ends (UTC midnight; weekly on Monday).",
+    )
+    out_dir: str | None = Field(default=None, description="Directory scheduled reports go to.")
+    webhook_url: SecretStr | None = Field(
+        default=None, description="URL the report JSON summary and HTML are POSTed to."
+    )
+    pdf: bool = Field(default=False, description="Also render a PDF (needs Chromium).")
 
 
 class SyntheticConfig(Section):

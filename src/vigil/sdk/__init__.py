@@ -36,7 +36,7 @@ __all__ = [
 DEFAULT_URL = "http://127.0.0.1:4000"
 
 _client: VigilClient | None = None
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 def init(url: str | None = None, token: str | None = None, **options: Any) -> VigilClient:

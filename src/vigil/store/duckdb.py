@@ -28,6 +28,7 @@ _RETENTION_TABLES = frozenset(
         "spans",
         "logs",
         "alert_history",
+        "alert_deliveries",
         "audit_log",
         "business_metrics",
         "monitor_runs",

@@ -106,6 +106,27 @@ MIGRATIONS: tuple[Migration, ...] = (
                 revoked_at TIMESTAMP)""",
         ),
     ),
+    Migration(
+        7,
+        "alerts: evaluator state (restart survival), silences, delivery log, API-defined rules",
+        (
+            """CREATE TABLE alert_state (
+                rule VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, state VARCHAR NOT NULL,
+                labels JSON, annotations JSON, value DOUBLE, active_at TIMESTAMP NOT NULL,
+                last_true_at TIMESTAMP NOT NULL, fired_at TIMESTAMP, resolved_at TIMESTAMP,
+                notified_at TIMESTAMP)""",
+            """CREATE TABLE alert_silences (
+                id VARCHAR PRIMARY KEY, matchers JSON NOT NULL, starts_at TIMESTAMP NOT NULL,
+                ends_at TIMESTAMP NOT NULL, created_by VARCHAR, comment VARCHAR,
+                updated_at TIMESTAMP NOT NULL)""",
+            """CREATE TABLE alert_deliveries (
+                id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, receiver VARCHAR NOT NULL,
+                kind VARCHAR NOT NULL, url VARCHAR, ok BOOLEAN NOT NULL, attempts INTEGER,
+                status INTEGER, error VARCHAR, group_key VARCHAR, alerts JSON)""",
+            """CREATE TABLE alert_rules (
+                name VARCHAR PRIMARY KEY, definition JSON NOT NULL, updated_at TIMESTAMP NOT NULL)""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -31,7 +31,7 @@ CLASS_TABLES: Mapping[str, tuple[str, ...]] = {
         "monitor_runs",
         "monitor_results",
     ),
-    "alert_history": ("alert_history",),
+    "alert_history": ("alert_history", "alert_deliveries"),
     "audit": ("audit_log",),
 }
 """Config key under `retention:` -> the tables that class covers."""
