@@ -70,8 +70,6 @@ def decode_items(body: bytes, content_type: str) -> tuple[list[Any], list[dict[s
         raise APIError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
     if isinstance(payload, dict) and isinstance(payload.get("events"), list):
         payload = payload["events"]
-    elif isinstance(payload, dict) and "kind" in payload:
-        payload = [payload]  # a single event
     if not isinstance(payload, list):
         raise APIError(
             400, "invalid_request", 'body must be a JSON array of events or {"events": [...]}'
