@@ -302,6 +302,7 @@ class AlertsConfig(Section):
     )
     inhibit_rules: list[InhibitRule] = Field(
         default_factory=default_inhibit_rules,
+        json_schema_extra=doc_default("critical mutes warning (same model, provider)"),
         description="Mute alerts while a matching source alert fires (default: a critical alert "
         "mutes the warnings of the same model and provider).",
     )
