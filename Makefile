@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench bench-peers peers system-deps install clean
+.PHONY: demo test test-slow lint bench bench-peers peers system-deps install ui-assets clean
+UI_VENDOR := src/vigil/ui/static/vendor
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install Vigil with its dev dependencies
+$(UI_VENDOR)/uPlot.iife.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(UI_VENDOR)
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(UI_VENDOR)/
+
+ui-assets: $(UI_VENDOR)/uPlot.iife.min.js ## the UI's chart library, from the npm registry
+
+install: $(STAMP) ui-assets ## create .venv and install Vigil with its dev dependencies
 
 demo: install ## start Vigil with simulated providers and traffic
 	$(BIN)/vigil demo
@@ -29,7 +37,10 @@ bench-peers: ## LiteLLM proxy in .venv-litellm, the gateway benchmark's peer
 	.venv-litellm/bin/python -m pip install --quiet 'litellm[proxy]'
 
 test: install system-deps peers lint ## the whole suite (slow suites in their short version)
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install system-deps peers ## the long versions of the slow suites (browser, soak)
+	$(BIN)/pytest -q -m slow $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy --strict on src/
 	$(BIN)/ruff check src tests bench
@@ -41,6 +52,9 @@ bench: install peers bench-peers ## print the benchmark figures (bench/)
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/stats.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ui.py
 
 clean:
-	rm -rf $(VENV) .venv-peers .venv-litellm vigil-data build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .venv-peers .venv-litellm vigil-data build *.egg-info src/*.egg-info \
+		node_modules $(UI_VENDOR)

@@ -30,8 +30,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
 KEY = "vk-bench-0123456789abcdef0123456789"
-BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "Say hello"}],
-        "max_tokens": 16}
+BODY = {
+    "model": "bench-model",
+    "messages": [{"role": "user", "content": "Say hello"}],
+    "max_tokens": 16,
+}
 
 
 def free_port() -> int:
@@ -54,16 +57,31 @@ def wait_http(url: str, timeout: float, headers: dict[str, str] | None = None) -
 
 def start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     out = log.open("wb")
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+    )
 
 
 def load(
     mode: str, url: str, key: str, stream: bool, args: argparse.Namespace, model: str
 ) -> dict[str, Any]:
     body = dict(BODY, stream=stream, model=model)
-    cmd = [sys.executable, str(ROOT / "bench" / "loadgen.py"), mode, url, "--body", json.dumps(body),
-           "--header", f"authorization: Bearer {key}", "--duration", str(args.duration),
-           "--concurrency", str(args.concurrency), "--rps", str(args.rate)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "loadgen.py"),
+        mode,
+        url,
+        "--body",
+        json.dumps(body),
+        "--header",
+        f"authorization: Bearer {key}",
+        "--duration",
+        str(args.duration),
+        "--concurrency",
+        str(args.concurrency),
+        "--rps",
+        str(args.rate),
+    ]
     if stream:
         cmd.append("--stream")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 20 + 120)
@@ -81,16 +99,25 @@ def measure(
         kind = "stream" if stream else "non-stream"
         sat = load("saturate", url, key, stream, args, model)
         lat = load("rate", url, key, stream, args, model)
-        out[kind] = {"rps": sat["rps"], "errors": sat["errors"] + lat["errors"],
-                     "p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]}
-        print(f"  {name:8s} {kind:10s} saturation {sat['rps']:8.0f} req/s   at {args.rate:.0f} req/s "
-              f"P50 {lat['p50_ms']:7.2f} ms  P99 {lat['p99_ms']:7.2f} ms  errors {out[kind]['errors']}",
-              flush=True)
+        out[kind] = {
+            "rps": sat["rps"],
+            "errors": sat["errors"] + lat["errors"],
+            "p50_ms": lat["p50_ms"],
+            "p99_ms": lat["p99_ms"],
+        }
+        print(
+            f"  {name:8s} {kind:10s} saturation {sat['rps']:8.0f} req/s   at {args.rate:.0f} req/s "
+            f"P50 {lat['p50_ms']:7.2f} ms  P99 {lat['p99_ms']:7.2f} ms  "
+            f"errors {out[kind]['errors']}",
+            flush=True,
+        )
     return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--concurrency", type=int, default=32)
@@ -101,8 +128,22 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         sim_port, vigil_port, litellm_port = free_port(), free_port(), free_port()
-        procs.append(start([sys.executable, "-m", "vigil", "sim", "--bench", "--openai-port",
-                            str(sim_port), "--anthropic-port", str(free_port())], tmp / "sim.log"))
+        procs.append(
+            start(
+                [
+                    sys.executable,
+                    "-m",
+                    "vigil",
+                    "sim",
+                    "--bench",
+                    "--openai-port",
+                    str(sim_port),
+                    "--anthropic-port",
+                    str(free_port()),
+                ],
+                tmp / "sim.log",
+            )
+        )
         sim_base = f"http://127.0.0.1:{sim_port}/v1"
         wait_http(sim_base + "/models", 30, {"authorization": "Bearer x"})
 
@@ -110,34 +151,71 @@ def main() -> None:
             "server": {"port": vigil_port, "log_level": "warning"},
             "store": {"path": str(tmp / "vigil.duckdb")},
             "providers": {"sim": {"type": "openai", "api_base": sim_base, "api_key": "sk-sim"}},
-            "models": {"bench-model": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}]}},
+            "models": {
+                "bench-model": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}]}
+            },
             "keys": [{"alias": "bench", "key": KEY}],
         }
         (tmp / "vigil.yaml").write_text(yaml.safe_dump(config))
-        procs.append(start([sys.executable, "-m", "vigil", "serve", "--config",
-                            str(tmp / "vigil.yaml")], tmp / "vigil.log"))
+        procs.append(
+            start(
+                [sys.executable, "-m", "vigil", "serve", "--config", str(tmp / "vigil.yaml")],
+                tmp / "vigil.log",
+            )
+        )
         wait_http(f"http://127.0.0.1:{vigil_port}/healthz", 60)
 
-        print(f"upstream: simulated OpenAI (bench profile); {args.concurrency} clients for "
-              f"saturation, {args.rate:.0f} req/s for latency, {args.duration:.0f} s each")
-        results = {"direct": measure("direct", sim_base + "/chat/completions", "x", args, "gpt-4o-mini")}
-        results["vigil"] = measure("vigil", f"http://127.0.0.1:{vigil_port}/v1/chat/completions",
-                                   KEY, args)
+        print(
+            f"upstream: simulated OpenAI (bench profile); {args.concurrency} clients for "
+            f"saturation, {args.rate:.0f} req/s for latency, {args.duration:.0f} s each"
+        )
+        results = {
+            "direct": measure("direct", sim_base + "/chat/completions", "x", args, "gpt-4o-mini")
+        }
+        results["vigil"] = measure(
+            "vigil", f"http://127.0.0.1:{vigil_port}/v1/chat/completions", KEY, args
+        )
         vigil_rss = _rss_mb(procs[-1].pid)
 
         if not args.no_litellm and LITELLM.exists():
-            lconf = {"model_list": [{"model_name": "bench-model", "litellm_params": {
-                "model": "openai/gpt-4o-mini", "api_base": sim_base, "api_key": "sk-sim"}}],
-                "general_settings": {"master_key": "sk-litellm-bench"}}
+            lconf = {
+                "model_list": [
+                    {
+                        "model_name": "bench-model",
+                        "litellm_params": {
+                            "model": "openai/gpt-4o-mini",
+                            "api_base": sim_base,
+                            "api_key": "sk-sim",
+                        },
+                    }
+                ],
+                "general_settings": {"master_key": "sk-litellm-bench"},
+            }
             (tmp / "litellm.yaml").write_text(yaml.safe_dump(lconf))
-            procs.append(start([str(LITELLM), "--config", str(tmp / "litellm.yaml"), "--host",
-                                "127.0.0.1", "--port", str(litellm_port), "--num_workers", "1"],
-                               tmp / "litellm.log", {"LITELLM_LOCAL_MODEL_COST_MAP": "True",
-                                                     "LITELLM_LOG": "ERROR"}))
+            procs.append(
+                start(
+                    [
+                        str(LITELLM),
+                        "--config",
+                        str(tmp / "litellm.yaml"),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(litellm_port),
+                        "--num_workers",
+                        "1",
+                    ],
+                    tmp / "litellm.log",
+                    {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"},
+                )
+            )
             wait_http(f"http://127.0.0.1:{litellm_port}/health/liveliness", 180)
             results["litellm"] = measure(
-                "litellm", f"http://127.0.0.1:{litellm_port}/v1/chat/completions",
-                "sk-litellm-bench", args)
+                "litellm",
+                f"http://127.0.0.1:{litellm_port}/v1/chat/completions",
+                "sk-litellm-bench",
+                args,
+            )
         else:
             print("  litellm  not measured (create .venv-litellm: make bench-peers)")
         report(results, vigil_rss, args)
@@ -163,19 +241,25 @@ def report(results: dict[str, Any], vigil_rss: float, args: argparse.Namespace) 
     for kind in ("non-stream", "stream"):
         d, v = results["direct"][kind], results["vigil"][kind]
         added50, added99 = v["p50_ms"] - d["p50_ms"], v["p99_ms"] - d["p99_ms"]
-        line = (f"{kind:10s} Vigil added latency at {args.rate:.0f} req/s: P50 {added50:+.2f} ms, "
-                f"P99 {added99:+.2f} ms; throughput {v['rps']:.0f} req/s = "
-                f"{v['rps'] / d['rps']:.2f}x direct")
+        line = (
+            f"{kind:10s} Vigil added latency at {args.rate:.0f} req/s: P50 {added50:+.2f} ms, "
+            f"P99 {added99:+.2f} ms; throughput {v['rps']:.0f} req/s = "
+            f"{v['rps'] / d['rps']:.2f}x direct"
+        )
         if "litellm" in results:
             lite = results["litellm"][kind]
-            line += (f", {v['rps'] / lite['rps']:.1f}x LiteLLM ({lite['rps']:.0f} req/s; LiteLLM adds "
-                     f"P50 {lite['p50_ms'] - d['p50_ms']:+.1f} ms)")
+            line += (
+                f", {v['rps'] / lite['rps']:.1f}x LiteLLM ({lite['rps']:.0f} req/s; LiteLLM adds "
+                f"P50 {lite['p50_ms'] - d['p50_ms']:+.1f} ms)"
+            )
         print(line)
         met = added50 <= 1 and added99 <= 5 and v["rps"] >= 0.4 * d["rps"]
         if "litellm" in results:
             met = met and v["rps"] >= 5 * results["litellm"][kind]["rps"]
-        print(f"{'':10s} targets (P50 <= 1 ms, P99 <= 5 ms, >= 0.4x direct, >= 5x LiteLLM): "
-              f"{'met' if met else 'NOT met'}")
+        print(
+            f"{'':10s} targets (P50 <= 1 ms, P99 <= 5 ms, >= 0.4x direct, >= 5x LiteLLM): "
+            f"{'met' if met else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ async def _one(session: aiohttp.ClientSession, url: str, body: bytes, stream: bo
         return resp.status
 
 
-async def saturate(url: str, body: bytes, headers: dict[str, str], stream: bool,
-                   concurrency: int, duration: float) -> dict[str, float]:
+async def saturate(
+    url: str, body: bytes, headers: dict[str, str], stream: bool, concurrency: int, duration: float
+) -> dict[str, float]:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         for _ in range(concurrency):  # warm the connections
@@ -60,8 +61,9 @@ async def saturate(url: str, body: bytes, headers: dict[str, str], stream: bool,
     return {"requests": done, "errors": errors, "rps": done / elapsed}
 
 
-async def rate(url: str, body: bytes, headers: dict[str, str], stream: bool,
-               rps: float, duration: float) -> dict[str, float]:
+async def rate(
+    url: str, body: bytes, headers: dict[str, str], stream: bool, rps: float, duration: float
+) -> dict[str, float]:
     connector = aiohttp.TCPConnector(limit=0)
     latencies: list[float] = []
     errors = 0
@@ -93,7 +95,9 @@ async def rate(url: str, body: bytes, headers: dict[str, str], stream: bool,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("mode", choices=["saturate", "rate"])
     parser.add_argument("url")
     parser.add_argument("--body", required=True)
@@ -116,8 +120,9 @@ def main() -> None:
     except ImportError:
         pass
     if args.mode == "saturate":
-        result = asyncio.run(saturate(args.url, body, headers, args.stream, args.concurrency,
-                                      args.duration))
+        result = asyncio.run(
+            saturate(args.url, body, headers, args.stream, args.concurrency, args.duration)
+        )
     else:
         result = asyncio.run(rate(args.url, body, headers, args.stream, args.rps, args.duration))
     print(json.dumps(result))

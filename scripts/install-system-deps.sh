@@ -8,6 +8,8 @@ PACKAGES=(
   redis-server:redis-server
   prometheus:prometheus
   prometheus-alertmanager:amtool
+  chromium:chromium
+  poppler-utils:pdftotext
 )
 
 missing=()

@@ -1,7 +1,8 @@
 """CBPE agrees with NannyML's on a dataset NannyML ships (synthetic car loans).
 
 NannyML lives in its own virtualenv (it pins pandas, scikit-learn and friends that Vigil does not
-need): `.venv-peers` next to `.venv` (scripts/peers-venv.sh), or the interpreter named by `VIGIL_NANNYML_PYTHON`. It runs
+need): `.venv-peers` next to `.venv` (scripts/peers-venv.sh), or the interpreter named by
+`VIGIL_NANNYML_PYTHON`. It runs
 as a subprocess that prints its per-chunk estimates and where its dataset files are; Vigil reads the
 same CSV files with pyarrow and estimates the same chunks.
 """

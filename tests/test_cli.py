@@ -81,7 +81,7 @@ def test_demo_prints_a_url_that_answers_within_60s(tmp_path: Path) -> None:
     assert proc.stdout is not None
     output = ""
     url = token = key = None
-    while time.monotonic() - started < 60 and (url is None or token is None):
+    while time.monotonic() - started < 60 and None in (url, token, key):
         line = proc.stdout.readline()
         if not line:
             break

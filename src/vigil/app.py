@@ -46,6 +46,7 @@ from vigil.metrics import VigilMetrics
 from vigil.metrics.exposition import router as metrics_router
 from vigil.monitors.scheduler import monitor_loop
 from vigil.pipeline import WritePipeline
+from vigil.reports.schedule import report_loop
 from vigil.store import Store, open_store
 from vigil.store.retention import retention_loop, retention_periods
 from vigil.ui.routes import install_ui
@@ -116,6 +117,7 @@ BACKGROUND_JOBS: list[Callable[[VigilState], Coroutine[Any, Any, None]]] = [
     budget_gauges,
     monitor_loop,
     alert_loop,
+    report_loop,
 ]
 """Started after the store and pipeline are up, cancelled before they shut down."""
 

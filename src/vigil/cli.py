@@ -102,6 +102,12 @@ def _register_feature_commands() -> None:
 
     app.add_typer(export_app)
 
+    from vigil.reports.command import report_command
+
+    app.command("report", help="Daily or weekly report (HTML, --pdf) of a running Vigil.")(
+        report_command
+    )
+
 
 _register_feature_commands()
 

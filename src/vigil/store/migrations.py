@@ -124,7 +124,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 kind VARCHAR NOT NULL, url VARCHAR, ok BOOLEAN NOT NULL, attempts INTEGER,
                 status INTEGER, error VARCHAR, group_key VARCHAR, alerts JSON)""",
             """CREATE TABLE alert_rules (
-                name VARCHAR PRIMARY KEY, definition JSON NOT NULL, updated_at TIMESTAMP NOT NULL)""",
+                name VARCHAR PRIMARY KEY, definition JSON NOT NULL,
+                updated_at TIMESTAMP NOT NULL)""",
         ),
     ),
 )

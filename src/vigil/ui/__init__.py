@@ -1,0 +1,1 @@
+"""The web UI: login, sessions and server-rendered pages over the JSON APIs."""
