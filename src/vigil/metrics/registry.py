@@ -6,6 +6,9 @@ process without clashing in prometheus-client's global registry.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
 from vigil import __version__
@@ -245,19 +248,40 @@ class VigilMetrics:
             self.key_cost.labels(key, model).inc(call.cost_usd)
 
     def observe_call(self, call: CallRecord) -> None:
-        """Count one LLM call, from the gateway or from ingest, in every LLM metric."""
-        if self.per_key_labels:
-            self.observe_key_call(call)
-        model, provider = call.model, call.provider
-        self.requests.labels(model, provider, str(call.status_code)).inc()
-        self.request_duration.labels(model, provider).observe(call.duration_s)
-        if call.ttft_s is not None:
-            self.ttft.labels(model, provider).observe(call.ttft_s)
-        if call.input_tokens:
-            self.tokens.labels(model, provider, "input").inc(call.input_tokens)
-        if call.output_tokens:
-            self.tokens.labels(model, provider, "output").inc(call.output_tokens)
-        if call.cached_input_tokens:
-            self.tokens.labels(model, provider, "cached_input").inc(call.cached_input_tokens)
-        if call.cost_usd:
-            self.cost.labels(model, provider).inc(call.cost_usd)
+        """Count one LLM call (the gateway's, per request) in every LLM metric."""
+        self.observe_calls((call,))
+
+    def observe_calls(self, calls: Sequence[CallRecord]) -> None:
+        """Count LLM calls, from the gateway or from ingest, in every LLM metric.
+
+        Batches look each label set up once per (model, provider) instead of six times per call,
+        which was half of ingest's CPU time at 1,000-event batches.
+        """
+        groups: dict[tuple[str, str], list[CallRecord]] = defaultdict(list)
+        for call in calls:
+            groups[(call.model, call.provider)].append(call)
+            if self.per_key_labels:
+                self.observe_key_call(call)
+        for (model, provider), group in groups.items():
+            statuses: dict[int, int] = defaultdict(int)
+            duration = self.request_duration.labels(model, provider)
+            ttft = None
+            inp = out = cached = 0
+            cost = 0.0
+            for call in group:
+                statuses[call.status_code] += 1
+                duration.observe(call.duration_s)
+                if call.ttft_s is not None:
+                    ttft = ttft or self.ttft.labels(model, provider)
+                    ttft.observe(call.ttft_s)
+                inp += call.input_tokens
+                out += call.output_tokens
+                cached += call.cached_input_tokens
+                cost += call.cost_usd
+            for status, n in statuses.items():
+                self.requests.labels(model, provider, str(status)).inc(n)
+            for kind, n in (("input", inp), ("output", out), ("cached_input", cached)):
+                if n:
+                    self.tokens.labels(model, provider, kind).inc(n)
+            if cost:
+                self.cost.labels(model, provider).inc(cost)

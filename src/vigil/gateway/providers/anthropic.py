@@ -18,17 +18,16 @@ from vigil.gateway.providers.anthropic_translate import (
     usage_of,
 )
 from vigil.gateway.providers.base import (
+    TRANSPORT_ERRORS,
     Completion,
     TokenUsage,
     UpstreamError,
-    client_error,
-    error_type_for,
-    parse_retry_after,
+    post_json,
+    read_all,
 )
 from vigil.gateway.providers.sse import sse_batches
 
 ANTHROPIC_VERSION = "2023-06-01"
-_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 _ERROR_STATUS = {
     "invalid_request_error": 400,
     "authentication_error": 401,
@@ -39,18 +38,6 @@ _ERROR_STATUS = {
     "api_error": 500,
     "overloaded_error": 529,
 }
-
-
-def _error(status: int, body: bytes, headers: Any) -> UpstreamError:
-    message = f"anthropic answered {status}"
-    try:
-        err = orjson.loads(body).get("error") or {}
-        message = str(err.get("message") or message)
-    except (orjson.JSONDecodeError, AttributeError):
-        pass
-    return UpstreamError(
-        status, message, error_type_for(status), retry_after=parse_retry_after(headers)
-    )
 
 
 class AnthropicStream:
@@ -136,7 +123,7 @@ class AnthropicStream:
                     yield batch
                 if stopped:
                     break
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise UpstreamError(502, f"upstream stream broke: {exc}", "stream_cut") from exc
         if not stopped:
             raise UpstreamError(502, "upstream stream ended before message_stop", "stream_cut")
@@ -181,30 +168,13 @@ class AnthropicProvider:
             self._headers["x-api-key"] = config.api_key.get_secret_value()
 
     async def _post(self, body: dict[str, Any]) -> aiohttp.ClientResponse:
-        try:
-            resp = await self._session.post(
-                self._url, data=orjson.dumps(body), headers=self._headers, timeout=self._timeout
-            )
-        except _TRANSPORT_ERRORS as exc:
-            raise client_error(exc) from exc
-        if resp.status != 200:
-            try:
-                raw = await resp.read()
-            except _TRANSPORT_ERRORS:
-                raw = b""
-            finally:
-                resp.release()
-            raise _error(resp.status, raw, resp.headers)
-        return resp
+        return await post_json(
+            self._session, self._url, body, headers=self._headers, limits=self._timeout
+        )
 
     async def chat(self, body: dict[str, Any], upstream_model: str) -> Completion:
-        resp = await self._post(to_messages_request({**body, "stream": False}, upstream_model))
-        try:
-            raw = await resp.read()
-        except _TRANSPORT_ERRORS as exc:
-            raise client_error(exc) from exc
-        finally:
-            resp.release()
+        request = to_messages_request({**body, "stream": False}, upstream_model)
+        raw = await read_all(await self._post(request))
         try:
             completion, usage, finish = to_chat_completion(orjson.loads(raw))
         except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
+import orjson
 
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
@@ -118,3 +120,58 @@ def error_type_for(status: int) -> str:
     if status >= 500:
         return "server_error"
     return "bad_request"
+
+
+def upstream_error(status: int, body: bytes, headers: Any) -> UpstreamError:
+    """An error answer -> UpstreamError with the upstream's own message (OpenAI's and Anthropic's
+    bodies both keep it at `error.message`)."""
+    message, code = f"upstream answered {status}", None
+    try:
+        err = orjson.loads(body).get("error")
+        if isinstance(err, dict):
+            message = str(err.get("message") or message)
+            code = err.get("code")
+        elif isinstance(err, str):
+            message = err
+    except (orjson.JSONDecodeError, AttributeError):
+        pass
+    return UpstreamError(
+        status, message, error_type_for(status), retry_after=parse_retry_after(headers), code=code
+    )
+
+
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, Any],
+    *,
+    headers: dict[str, str],
+    limits: aiohttp.ClientTimeout,
+    params: dict[str, str] | None = None,
+) -> aiohttp.ClientResponse:
+    """POST a JSON body; a 200 response is returned open (for reading or streaming), anything
+    else becomes an UpstreamError."""
+    try:
+        resp = await session.post(
+            url, data=orjson.dumps(body), headers=headers, params=params, timeout=limits
+        )
+    except TRANSPORT_ERRORS as exc:
+        raise client_error(exc) from exc
+    if resp.status != 200:
+        try:
+            raw = await resp.read()
+        except TRANSPORT_ERRORS:
+            raw = b""
+        finally:
+            resp.release()
+        raise upstream_error(resp.status, raw, resp.headers)
+    return resp
+
+
+async def read_all(resp: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await resp.read()
+    except TRANSPORT_ERRORS as exc:
+        raise client_error(exc) from exc
+    finally:
+        resp.release()

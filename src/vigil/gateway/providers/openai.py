@@ -15,16 +15,14 @@ import orjson
 
 from vigil.config.routing import ProviderConfig
 from vigil.gateway.providers.base import (
+    TRANSPORT_ERRORS,
     Completion,
     TokenUsage,
     UpstreamError,
-    client_error,
-    error_type_for,
-    parse_retry_after,
+    post_json,
+    read_all,
 )
 from vigil.gateway.providers.sse import sse_batches
-
-_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 
 
 def usage_from(data: Any) -> TokenUsage | None:
@@ -36,23 +34,6 @@ def usage_from(data: Any) -> TokenUsage | None:
         input=int(data.get("prompt_tokens") or 0),
         output=int(data.get("completion_tokens") or 0),
         cached_input=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
-    )
-
-
-def upstream_error(status: int, body: bytes, headers: Any) -> UpstreamError:
-    """OpenAI-shaped (or any) error body -> UpstreamError with the upstream's message."""
-    message, code = f"upstream answered {status}", None
-    try:
-        err = orjson.loads(body).get("error")
-        if isinstance(err, dict):
-            message = str(err.get("message") or message)
-            code = err.get("code")
-        elif isinstance(err, str):
-            message = err
-    except (orjson.JSONDecodeError, AttributeError):
-        pass
-    return UpstreamError(
-        status, message, error_type_for(status), retry_after=parse_retry_after(headers), code=code
     )
 
 
@@ -100,7 +81,7 @@ class OpenAIStream:
                     yield batch
                 if done:
                     break
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise UpstreamError(502, f"upstream stream broke: {exc}", "stream_cut") from exc
         if not done:
             raise UpstreamError(502, "upstream stream ended before [DONE]", "stream_cut")
@@ -127,7 +108,6 @@ class OpenAIProvider:
             sock_connect=t.connect.total_seconds(),
             sock_read=max(t.first_byte, t.idle).total_seconds(),
         )
-        self._idle = t.idle.total_seconds()
         self._headers = {"content-type": "application/json", **config.headers}
         self._params: dict[str, str] = {}
         key = config.api_key.get_secret_value() if config.api_key else None
@@ -141,34 +121,17 @@ class OpenAIProvider:
     async def _post(
         self, path: str, body: dict[str, Any], limits: aiohttp.ClientTimeout
     ) -> aiohttp.ClientResponse:
-        try:
-            resp = await self._session.post(
-                self._base + path,
-                data=orjson.dumps(body),
-                headers=self._headers,
-                params=self._params or None,
-                timeout=limits,
-            )
-        except _TRANSPORT_ERRORS as exc:
-            raise client_error(exc) from exc
-        if resp.status != 200:
-            try:
-                raw = await resp.read()
-            except _TRANSPORT_ERRORS:
-                raw = b""
-            finally:
-                resp.release()
-            raise upstream_error(resp.status, raw, resp.headers)
-        return resp
+        return await post_json(
+            self._session,
+            self._base + path,
+            body,
+            headers=self._headers,
+            limits=limits,
+            params=self._params or None,
+        )
 
     async def _complete(self, path: str, body: dict[str, Any]) -> Completion:
-        resp = await self._post(path, body, self._timeout)
-        try:
-            raw = await resp.read()
-        except _TRANSPORT_ERRORS as exc:
-            raise client_error(exc) from exc
-        finally:
-            resp.release()
+        raw = await read_all(await self._post(path, body, self._timeout))
         try:
             parsed = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
