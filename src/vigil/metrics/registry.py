@@ -198,6 +198,31 @@ class VigilMetrics:
             ["model", "feature", "check"],
             registry=r,
         )
+        self.concept_drift_detected = Gauge(
+            "vigil_concept_drift_detected",
+            "1 when the error stream of the model's labelled predictions changed (concept drift).",
+            ["model"],
+            registry=r,
+        )
+        self.label_coverage = Gauge(
+            "vigil_label_coverage",
+            "Share of the latest window's predictions that have a label.",
+            ["model"],
+            registry=r,
+        )
+        self.business_metric = Gauge(
+            "vigil_business_metric",
+            "Business metric of the latest window, by name, model and stat (mean, count, "
+            "change, anomaly).",
+            ["name", "model", "stat"],
+            registry=r,
+        )
+        self.monitor_runs = Counter(
+            "vigil_monitor_runs",
+            "Monitor runs, by kind and status.",
+            ["kind", "status"],
+            registry=r,
+        )
         self.llm_quality = Gauge(
             "vigil_llm_quality",
             "LLM quality signals (feedback score, refusal rate, ...), by model and signal.",

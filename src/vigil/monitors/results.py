@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any, ClassVar, cast
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from vigil.metrics import VigilMetrics
 from vigil.pipeline import WritePipeline
@@ -117,52 +116,10 @@ async def persist(pipeline: WritePipeline, outcomes: Iterable[Outcome]) -> None:
     await pipeline.run_exclusive(write)
 
 
-class MonitorMetrics:
-    """Gauges beyond design.md's list, bound to the app's registry (one set per registry)."""
-
-    _BY_REGISTRY: ClassVar[dict[int, MonitorMetrics]] = {}
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.concept_drift = Gauge(
-            "vigil_concept_drift_detected",
-            "1 when the error stream of the model's labelled predictions changed (concept drift).",
-            ["model"],
-            registry=registry,
-        )
-        self.label_coverage = Gauge(
-            "vigil_label_coverage",
-            "Share of the latest window's predictions that have a label.",
-            ["model"],
-            registry=registry,
-        )
-        self.business = Gauge(
-            "vigil_business_metric",
-            "Business metric of the latest window, by name, model and stat (mean, count, "
-            "change, anomaly).",
-            ["name", "model", "stat"],
-            registry=registry,
-        )
-        self.runs = Counter(
-            "vigil_monitor_runs",
-            "Monitor runs, by kind and status.",
-            ["kind", "status"],
-            registry=registry,
-        )
-
-    @classmethod
-    def of(cls, metrics: VigilMetrics) -> MonitorMetrics:
-        key = id(metrics.registry)
-        found = cls._BY_REGISTRY.get(key)
-        if found is None:
-            found = cls._BY_REGISTRY[key] = cls(metrics.registry)
-        return found
-
-
 def export(metrics: VigilMetrics, outcome: Outcome) -> None:
     """Set the gauges from the newest result of each series in the outcome."""
-    extra = MonitorMetrics.of(metrics)
     run = outcome.run
-    extra.runs.labels(run.kind, run.status).inc()
+    metrics.monitor_runs.labels(run.kind, run.status).inc()
     model = run.model
     latest: dict[tuple[str, str | None, str | None], MonitorResult] = {}
     for r in outcome.results:  # results are in window order: later ones win
@@ -179,15 +136,15 @@ def export(metrics: VigilMetrics, outcome: Outcome) -> None:
         elif monitor == "data_quality":
             metrics.data_quality_issues.labels(model, feature or "*", metric or "").set(value)
         elif monitor == "performance" and metric == "label_coverage":
-            extra.label_coverage.labels(model).set(value)
+            metrics.label_coverage.labels(model).set(value)
         elif monitor == "performance":
             metrics.model_performance.labels(model, metric or "").set(value)
         elif monitor == "estimated_performance":
             metrics.model_performance_estimated.labels(model, metric or "").set(value)
         elif monitor == "concept_drift":
-            extra.concept_drift.labels(model).set(int(r.flagged))
+            metrics.concept_drift_detected.labels(model).set(int(r.flagged))
             metrics.drift_detected.labels(model, CONCEPT_FEATURE).set(int(r.flagged))
         elif monitor == "llm_quality":
             metrics.llm_quality.labels(model, metric or "").set(value)
         elif monitor == "business":
-            extra.business.labels(feature or "", model, metric or "mean").set(value)
+            metrics.business_metric.labels(feature or "", model, metric or "mean").set(value)
