@@ -73,9 +73,10 @@ def test_keep_firing_for_holds_then_resolves() -> None:
     r, ev = rule(keep_firing_for="2m"), Evaluator()
     ev.step(r, high(), T0)
     assert ev.step(r, [], T0 + 60 * S) == [] and states(ev) == ["firing"]
-    ev.step(r, high(), T0 + 90 * S)  # true again: the 2 minutes restart from here
-    assert ev.step(r, [], T0 + 200 * S) == []
-    (t,) = ev.step(r, [], T0 + 210 * S)
+    ev.step(r, high(), T0 + 90 * S)  # true again: the count restarts
+    assert ev.step(r, [], T0 + 105 * S) == []  # false again: 2 minutes from here (Prometheus)
+    assert ev.step(r, [], T0 + 224 * S) == []
+    (t,) = ev.step(r, [], T0 + 225 * S)
     assert t.state == "resolved"
 
 

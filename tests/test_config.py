@@ -149,7 +149,8 @@ def test_env_secret_is_resolved_and_never_printed() -> None:
     assert cfg.server.admin_token is not None
     assert cfg.server.admin_token.get_secret_value() == "admin-secret-1"
     assert openai.headers["authorization"] == "Bearer relay-secret-3"
-    assert cfg.alerts.receivers[0]["webhook"] == "https://hooks.example/secret-4"
+    slack = cfg.alerts.receivers[0].slack_urls
+    assert [url.get_secret_value() for url in slack] == ["https://hooks.example/secret-4"]
 
     shown = [repr(cfg), str(cfg), str(redacted_dict(cfg))]
     for text in shown:
@@ -162,7 +163,9 @@ def test_redacted_dict_is_plain_data_with_masks() -> None:
     assert data["providers"]["openai"]["api_key"] == "********"
     assert data["providers"]["openai"]["headers"]["authorization"] == "********"
     assert data["server"]["admin_token"] == "********"
-    assert data["alerts"]["receivers"][0] == {"name": "slack", "webhook": "********"}
+    receiver = data["alerts"]["receivers"][0]
+    assert receiver["name"] == "slack"
+    assert receiver["slack_urls"] == ["********"]
     assert data["limits_backend"]["url"] == "redis://:********@127.0.0.1:6379/0"
     assert data["metrics"]["bearer_token"] is None
     assert data["pipeline"]["flush_interval"] == "50ms"

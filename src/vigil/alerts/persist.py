@@ -1,8 +1,8 @@
 """The alert tables (migration 7 and `alert_history`): SQL to save and load state, silences,
 history, deliveries and API-defined rules.
 
-Writers take a `Store` and run on the pipeline's writer thread (`pipeline.run_exclusive`); the
-evaluator state is replaced in one transaction, so a crash leaves either the old or the new state:
+Writers take a `Store` and run on the pipeline's writer thread (`pipeline.run_exclusive`); each
+change of the evaluator state is saved in one transaction, so a crash leaves the old or the new:
 after a restart a firing alert is still firing (no lost page) with its original `fired_at` (no
 duplicate "new alert" notification).
 """
@@ -58,21 +58,52 @@ STATE_COLUMNS = (
     "rule, fingerprint, state, labels, annotations, value, active_at, last_true_at, fired_at, "
     "resolved_at, notified_at"
 )
+_STATE_TYPES = dict.fromkeys(STATE_COLUMNS.split(", "), "VARCHAR") | {"value": "DOUBLE"}
+_TIMES = ("active_at", "last_true_at", "fired_at", "resolved_at", "notified_at")
 
 
-def save_state(store: Store, alerts: list[Alert]) -> None:
-    statements: list[tuple[str, list[Any]]] = [("DELETE FROM alert_state", [])]
-    for start in range(0, len(alerts), 500):
-        chunk = alerts[start : start + 500]
-        values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
-        params: list[Any] = []
-        for a in chunk:
-            params += [
-                a.rule, a.fingerprint, a.state, _json(a.labels), _json(a.annotations), a.value,
-                naive(a.active_at), naive(a.last_true_at), naive(a.fired_at), naive(a.resolved_at),
-                naive(a.extra.get("notified_at")),
-            ]  # fmt: skip
-        statements.append((f"INSERT INTO alert_state ({STATE_COLUMNS}) VALUES {values}", params))
+def _iso(ts: datetime | None) -> str | None:
+    value = naive(ts)
+    return None if value is None else value.isoformat(sep=" ")
+
+
+def _json_insert(table: str, types: dict[str, str], times: Sequence[str]) -> str:
+    """`INSERT ... SELECT` from ONE JSON parameter holding every row: DuckDB parses it in C, where
+    binding 11 parameters per row cost ~2.5 s per 15,000 alerts (a 1,000-rule cycle)."""
+    spec = _json({"r": [dict(types)]}).replace('{"r":', "", 1)[:-1]
+    cols = [f"r.{c}::TIMESTAMP" if c in times else f"r.{c}" for c in types]
+    return (
+        f"INSERT INTO {table} ({', '.join(types)}) SELECT {', '.join(cols)} "
+        f"FROM (SELECT unnest(from_json(?::JSON, '{spec}')) AS r)"
+    )
+
+
+_STATE_INSERT = _json_insert("alert_state", _STATE_TYPES, _TIMES)
+
+
+def _state_row(a: Alert) -> dict[str, Any]:
+    return {
+        "rule": a.rule, "fingerprint": a.fingerprint, "state": a.state,
+        "labels": _json(a.labels), "annotations": _json(a.annotations), "value": a.value,
+        "active_at": _iso(a.active_at), "last_true_at": _iso(a.last_true_at),
+        "fired_at": _iso(a.fired_at), "resolved_at": _iso(a.resolved_at),
+        "notified_at": _iso(a.extra.get("notified_at")),
+    }  # fmt: skip
+
+
+def save_state(store: Store, changed: list[Alert], removed: Sequence[tuple[str, str]]) -> None:
+    """Rewrite the `changed` alerts and delete the `removed` (rule, fingerprint), in one
+    transaction: a steady cycle with 15,000 alerts writes only the few that moved."""
+    keys = [f"{a.rule}:{a.fingerprint}" for a in changed] + [f"{r}:{f}" for r, f in removed]
+    if not keys:
+        return
+    delete = (
+        "DELETE FROM alert_state WHERE rule || ':' || fingerprint IN "
+        """(SELECT unnest(from_json(?::JSON, '["VARCHAR"]')))"""
+    )
+    statements: list[tuple[str, list[Any]]] = [(delete, [_json(keys)])]
+    if changed:
+        statements.append((_STATE_INSERT, [_json([_state_row(a) for a in changed])]))
     _transaction(store, statements)
 
 
@@ -94,15 +125,29 @@ HISTORY_COLUMNS = ("id", "ts", "rule", "fingerprint", "severity", "state", "valu
                    "annotations", "event")  # fmt: skip
 
 
+_HISTORY_INSERT = _json_insert(
+    "alert_history", dict.fromkeys(HISTORY_COLUMNS, "VARCHAR") | {"value": "DOUBLE"}, ("ts",)
+)
+
+
 def save_transitions(store: Store, transitions: list[Transition]) -> None:
-    rows: list[list[Any]] = []
-    for t in transitions:
-        a = t.alert
-        rows.append([
-            uuid.uuid4().hex, naive(t.ts), a.rule, a.fingerprint, a.severity, t.state, a.value,
-            _json(a.labels), _json(a.annotations), f"{t.previous}->{t.state}",
-        ])  # fmt: skip
-    _insert(store, "alert_history", HISTORY_COLUMNS, rows)
+    rows = [
+        {
+            "id": uuid.uuid4().hex,
+            "ts": _iso(t.ts),
+            "rule": t.alert.rule,
+            "fingerprint": t.alert.fingerprint,
+            "severity": t.alert.severity,
+            "state": t.state,
+            "value": t.alert.value,
+            "labels": _json(t.alert.labels),
+            "annotations": _json(t.alert.annotations),
+            "event": f"{t.previous}->{t.state}",
+        }
+        for t in transitions
+    ]
+    if rows:
+        store.execute(_HISTORY_INSERT, [_json(rows)])
 
 
 DELIVERY_COLUMNS = ("id", "ts", "receiver", "kind", "url", "ok", "attempts", "status", "error",

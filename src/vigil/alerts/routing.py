@@ -45,27 +45,45 @@ def silenced_by(alert: Alert, silences: list[Silence], now: datetime) -> list[st
     return [s.id for s in silences if s.mutes(alert.labels, now)]
 
 
-@dataclass(frozen=True)
-class _Inhibit:
-    source: list[Matcher]
-    target: list[Matcher]
-    equal: list[str]
+class Inhibitor:
+    """The inhibit rules with matchers parsed once and the firing sources indexed by their `equal`
+    label values, so muting N alerts costs N lookups instead of N x firing comparisons."""
+
+    def __init__(self, rules: list[InhibitRule], firing: list[Alert]) -> None:
+        self.rules: list[tuple[list[Matcher], list[str], dict[tuple[str, ...], _Sources]]] = []
+        for rule in rules:
+            source = [parse_matcher(m) for m in rule.source_matchers]
+            index: dict[tuple[str, ...], _Sources] = {}
+            for src in firing:
+                if matches_all(source, src.labels):
+                    key = tuple(src.labels.get(k, "") for k in rule.equal)
+                    fps, members = index.setdefault(key, ([], set()))
+                    fps.append(src.fingerprint)
+                    members.add(src.fingerprint)
+            if index:
+                target = [parse_matcher(m) for m in rule.target_matchers]
+                self.rules.append((target, rule.equal, index))
+
+    def muting(self, alert: Alert) -> list[str]:
+        """Fingerprints of firing alerts that mute `alert` (an alert never mutes itself)."""
+        out: list[str] = []
+        for target, equal, index in self.rules:
+            if matches_all(target, alert.labels):
+                fps, members = index.get(tuple(alert.labels.get(k, "") for k in equal), _NONE)
+                if alert.fingerprint in members:
+                    out += [fp for fp in fps if fp != alert.fingerprint]
+                else:
+                    out += fps
+        return out
+
+
+_Sources = tuple[list[str], set[str]]
+_NONE: _Sources = ([], set())
 
 
 def inhibited_by(alert: Alert, firing: list[Alert], rules: list[InhibitRule]) -> list[str]:
     """Fingerprints of firing alerts that mute `alert` under the inhibit rules."""
-    out: list[str] = []
-    for rule in rules:
-        target = [parse_matcher(m) for m in rule.target_matchers]
-        if not matches_all(target, alert.labels):
-            continue
-        source = [parse_matcher(m) for m in rule.source_matchers]
-        for src in firing:
-            if src.fingerprint == alert.fingerprint or not matches_all(source, src.labels):
-                continue
-            if all(src.labels.get(k, "") == alert.labels.get(k, "") for k in rule.equal):
-                out.append(src.fingerprint)
-    return out
+    return Inhibitor(rules, firing).muting(alert)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from vigil.alerts.notify import (
     slack_payload,
     webhook_payload,
 )
-from vigil.alerts.routing import Dispatcher, Notification, Silence, inhibited_by, seed, silenced_by
+from vigil.alerts.routing import Dispatcher, Inhibitor, Notification, Silence, seed, silenced_by
 from vigil.alerts.signals import Sources, evaluate_signals
 from vigil.alerts.state import Alert, Evaluator, Transition
 from vigil.config.sections import AlertsConfig
@@ -75,11 +75,13 @@ class AlertService:
         self.lock = asyncio.Lock()
         self.last_results: list[DeliveryResult] = []
         self.started = False
+        self._saved: set[tuple[str, str]] = set()  # (rule, fingerprint) in `alert_state`
 
     async def start(self) -> None:
         """Load state, silences and API rules saved by a previous run."""
         alerts = await asyncio.to_thread(persist.load_state, self.store)
         self.evaluator = Evaluator(alerts)
+        self._saved = {(a.rule, a.fingerprint) for a in alerts}
         seed(self.dispatcher, alerts, self.clock())
         silences = await asyncio.to_thread(persist.load_silences, self.store)
         self.silences = {s.id: s for s in silences}
@@ -105,10 +107,11 @@ class AlertService:
         cfg = self.config()
         alerts = self.evaluator.active()
         firing = [a for a in alerts if a.state == "firing"]
-        silences = list(self.silences.values())
+        silences = [s for s in self.silences.values() if s.status(now) == "active"]
+        inhibitor = Inhibitor(cfg.inhibit_rules, firing)
         for a in alerts:
             a.extra["silenced_by"] = silenced_by(a, silences, now)
-            a.extra["inhibited_by"] = inhibited_by(a, firing, cfg.inhibit_rules)
+            a.extra["inhibited_by"] = inhibitor.muting(a)
 
     async def cycle(self, now: datetime | None = None) -> list[Transition]:
         """One evaluation of every rule at `now` (default: the clock)."""
@@ -137,23 +140,34 @@ class AlertService:
         ]
         if cfg.route != self._route:
             self._route, self.dispatcher = cfg.route, Dispatcher(cfg.route)
-        notified = False
+        notified_now: list[Alert] = []
         for n in self.dispatcher.tick(deliverable, now):
-            notified = True
             for a in n.alerts:
                 if a.state == "firing":
                     a.extra["notified_at"] = now
+                    notified_now.append(a)
             self._notify(n, cfg)
         self._alertmanagers(cfg, alerts, deliverable, now, bool(transitions))
-        if transitions or notified:
-            state = [a for a in self.evaluator.active()]
-
-            def save(store: Store) -> None:
-                persist.save_transitions(store, transitions)
-                persist.save_state(store, state)
-
-            await self.write(save)
+        await self._save(transitions, notified_now)
         return transitions
+
+    async def _save(self, transitions: list[Transition], notified: list[Alert]) -> None:
+        """Persist what moved (transitions, notified alerts) and delete alerts that are gone;
+        values of unchanged alerts are not rewritten every cycle (the next cycle recomputes)."""
+        current = {(a.rule, a.fingerprint): a for a in self.evaluator.active()}
+        changed = {(t.alert.rule, t.alert.fingerprint) for t in transitions}
+        changed |= {(a.rule, a.fingerprint) for a in notified}
+        removed = [k for k in self._saved if k not in current]
+        upserts = [current[k] for k in changed if k in current]
+        if not (transitions or upserts or removed):
+            return
+
+        def save(store: Store) -> None:
+            persist.save_transitions(store, transitions)
+            persist.save_state(store, upserts, removed)
+
+        await self.write(save)
+        self._saved = set(current)
 
     def _export_firing(self, alerts: list[Alert]) -> None:
         counts = dict.fromkeys(("critical", "warning", "info"), 0)

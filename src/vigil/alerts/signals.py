@@ -21,6 +21,9 @@ from vigil.alerts.state import Sample
 from vigil.api.stats_queries import GROUP_COLUMNS, MEASURES, measures
 
 Fetch = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+_Row = tuple[dict[str, str], dict[str, Any], dict[tuple[str, ...], dict[str, str]]]
+"""One grouped row: its labels, its measures, and its labels projected per `group_by` (cached:
+hundreds of rules read the same row)."""
 
 
 @dataclass
@@ -35,6 +38,22 @@ def _naive(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(tzinfo=None)
 
 
+_RATES = {
+    "request_rate": "requests",
+    "input_token_rate": "input_tokens",
+    "output_token_rate": "output_tokens",
+    "cost_rate": "cost_usd",
+}
+_DISTRIBUTIONS = {
+    "latency_avg": ("latency_s", "avg"),
+    "latency_p50": ("latency_s", "p50"),
+    "latency_p95": ("latency_s", "p95"),
+    "latency_p99": ("latency_s", "p99"),
+    "ttft_p50": ("ttft_s", "p50"),
+    "ttft_p95": ("ttft_s", "p95"),
+}
+
+
 def _call_value(rule: AlertRule, m: dict[str, Any]) -> float | None:
     s = rule.signal
     if s == "error_ratio":
@@ -44,20 +63,10 @@ def _call_value(rule: AlertRule, m: dict[str, Any]) -> float | None:
         if rule.error_class == "5xx":  # timeouts answer 504: a 5xx to clients and to PromQL
             return float(rates["5xx"] + rates["timeout"])
         return float(rates[rule.error_class])
-    seconds = m["_seconds"]
-    simple: dict[str, Any] = {
-        "request_rate": m["requests"] / seconds,
-        "input_token_rate": m["input_tokens"] / seconds,
-        "output_token_rate": m["output_tokens"] / seconds,
-        "cost_rate": m["cost_usd"] / seconds,
-        "latency_avg": m["latency_s"]["avg"],
-        "latency_p50": m["latency_s"]["p50"],
-        "latency_p95": m["latency_s"]["p95"],
-        "latency_p99": m["latency_s"]["p99"],
-        "ttft_p50": m["ttft_s"]["p50"],
-        "ttft_p95": m["ttft_s"]["p95"],
-    }
-    value = simple[s]
+    if s in _RATES:
+        return float(m[_RATES[s]] / m["_seconds"])
+    column, stat = _DISTRIBUTIONS[s]
+    value = m[column][stat]
     return None if value is None else float(value)
 
 
@@ -93,26 +102,40 @@ def _call_samples(
     label_sets = sorted({_label_set(r) for r in rules})
     sql, cols = call_sql(label_sets)
     rows = fetch(sql, [_naive(now - window), _naive(now)])
-    by_set: dict[int, list[tuple[dict[str, str], dict[str, Any]]]] = defaultdict(list)
+    by_set: dict[int, list[_Row]] = defaultdict(list)
     seconds = window.total_seconds()
     n = len(cols)
     for row in rows:
         labels = {c: "" if v is None else str(v) for c, v in zip(cols, row[:n], strict=True)}
         m = measures(row[n + 1 :], seconds)
         m["_seconds"] = seconds
-        by_set[int(row[n])].append((labels, m))
+        by_set[int(row[n])].append((labels, m, {}))
+    # rows of a label set indexed by the values of the filter labels rules use on it, so a
+    # filtered rule reads its few rows instead of scanning the set (1,000 rules x 1,500 rows)
+    indexed: dict[tuple[int, tuple[str, ...]], dict[tuple[str, ...], list[_Row]]] = {}
     out: dict[str, list[Sample]] = {}
     for rule in rules:
-        lset = _label_set(rule)
+        gid = _grouping_id(cols, _label_set(rule))
+        rows_of_set = by_set.get(gid, [])
+        if rule.filters:
+            keys = tuple(sorted(rule.filters))
+            index = indexed.get((gid, keys))
+            if index is None:
+                index = indexed[(gid, keys)] = defaultdict(list)
+                for item in rows_of_set:
+                    index[tuple(item[0][k] for k in keys)].append(item)
+            rows_of_set = index.get(tuple(rule.filters[k] for k in keys), [])
         samples = []
-        for labels, m in by_set.get(_grouping_id(cols, lset), []):
-            if any(labels.get(k) != v for k, v in rule.filters.items()):
-                continue
+        dims = rule.dimensions
+        for labels, m, projected in rows_of_set:
             if m["requests"] < rule.min_requests:
                 continue
             value = _call_value(rule, m)
             if value is not None:
-                samples.append(Sample({k: labels[k] for k in rule.dimensions}, value))
+                series = projected.get(dims)
+                if series is None:
+                    series = projected[dims] = {k: labels[k] for k in dims}
+                samples.append(Sample(series, value))
         out[rule.name] = samples
     return out
 

@@ -13,9 +13,10 @@ import typer
 import yaml
 from rich.console import Console
 
+from vigil.config import ConfigError, load_config
 from vigil.exports.alertmanager import CHAT_URL, PAGER_URL, alertmanager_config
 from vigil.exports.grafana import dashboards, provisioning
-from vigil.exports.rules import rule_file
+from vigil.exports.rules import config_alerts, rule_file
 
 export_app = typer.Typer(
     name="export",
@@ -64,9 +65,25 @@ def export_grafana(
 
 
 @export_app.command("prometheus-rules")
-def export_rules(directory: DirArg) -> None:
-    """Recording rules and the default alert set as one Prometheus rule file."""
-    _write(directory, {"vigil-rules.yml": rule_file()})
+def export_rules(
+    directory: DirArg,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Also export this vigil.yaml's alert rules that PromQL can express."),
+    ] = None,
+) -> None:
+    """Recording rules and the default alert set (and config rules) as one Prometheus rule file."""
+    exported: list[dict[str, Any]] = []
+    if config is not None:
+        try:
+            cfg = load_config(config)
+        except ConfigError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        exported, skipped = config_alerts(cfg.alerts.rules)
+        for name, reason in skipped.items():
+            err.print(f"not exported: {name}: {reason}")
+    _write(directory, {"vigil-rules.yml": rule_file(exported)})
 
 
 @export_app.command("alertmanager")
