@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vigil.config.sections import MLModelConfig, MonitorsConfig
+from vigil.config.sections import DriftOverride, MLModelConfig, MonitorsConfig
 from vigil.metrics import VigilMetrics
 from vigil.monitors import cbpe, concept
 from vigil.monitors.data import Column, Frame, Reference, load_frame
@@ -231,3 +231,26 @@ def test_load_frame_takes_the_last_label_of_a_prediction(tmp_path: Path) -> None
     assert frame.label.tolist() == ["1"] and frame.features["x"].numeric().tolist() == [1.0]
     run = Outcome(MonitorRun(model="m"), [MonitorResult.make(monitor="x", value=float("nan"))])
     assert run.results[0].value is None
+
+
+def test_per_feature_drift_overrides_replace_method_and_threshold(
+    drifted_store: tuple[DuckDBStore, Path],
+) -> None:
+    store, reference = drifted_store
+    model = _model(reference).model_copy(
+        update={
+            "drift": {
+                "monthly_charges": DriftOverride(method="wasserstein", threshold=5.0),
+                "plan": DriftOverride(method="psi"),
+            }
+        }
+    )
+    cfg = MonitorsConfig(window=timedelta(minutes=1), windows=8, performance_lookback="1h")
+    outcome = evaluate_model(store, churn.MODEL, model, cfg, NOW)
+    rows = [r for r in outcome.results if r.monitor == "data_drift"]
+    charges = [r for r in rows if r.feature == "monthly_charges"]
+    assert charges and all(r.method == "wasserstein" and r.threshold == 5.0 for r in charges)
+    assert not any(r.flagged for r in charges)  # a threshold no shift here reaches
+    assert all(r.method == "psi" for r in rows if r.feature == "plan")
+    automatic = {r.method for r in rows if r.feature == "tenure_months"}
+    assert automatic and automatic.isdisjoint({"psi"})

@@ -187,6 +187,17 @@ class BudgetsConfig(Section):
     )
 
 
+class DriftOverride(Section):
+    """Replace the automatic drift method and/or its default threshold for one feature."""
+
+    method: (
+        Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi", "hellinger"] | None
+    ) = Field(default=None, description="Drift method; unset: chosen automatically.")
+    threshold: float | None = Field(
+        default=None, gt=0, description="Threshold; unset: the method's default."
+    )
+
+
 class MLModelConfig(Section):
     task: Literal["binary", "multiclass", "regression"] = Field(
         description="What the model predicts; selects the performance metrics."
@@ -204,6 +215,10 @@ class MLModelConfig(Section):
     )
     positive_class: str | None = Field(
         default=None, description="The positive label of a `binary` model."
+    )
+    drift: dict[str, DriftOverride] = Field(
+        default_factory=dict,
+        description="Per-feature drift method and threshold, replacing the automatic choice.",
     )
 
 

@@ -8,13 +8,14 @@ stores what it returns.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import orjson
 
-from vigil.config.sections import MLModelConfig, MonitorsConfig
+from vigil.config.sections import DriftOverride, MLModelConfig, MonitorsConfig
 from vigil.monitors import drift
 from vigil.monitors.data import (
     Column,
@@ -83,16 +84,24 @@ def _drift_results(
     baseline: dict[str, np.ndarray],
     schema: dict[str, ColumnType],
     cfg: MonitorsConfig,
+    overrides: Mapping[str, DriftOverride],
 ) -> list[MonitorResult]:
-    """Per-feature drift and the dataset verdict (share of drifted features)."""
+    """Per-feature drift (automatic method, or the model's `drift:` override) and the dataset
+    verdict (share of drifted features)."""
     out: list[MonitorResult] = []
     tested = drifted = 0
     for name, kind in schema.items():
         if name not in baseline or name not in current.features:
             continue
+        override = overrides.get(name)
         try:
             r = drift.column_drift(
-                baseline[name], _current_values(current.features[name], kind), kind, column=name
+                baseline[name],
+                _current_values(current.features[name], kind),
+                kind,
+                column=name,
+                method=override.method if override else None,
+                threshold=override.threshold if override else None,
             )
         except ValueError as exc:  # a column with no values on one side: nothing to compare
             out.append(
@@ -198,7 +207,7 @@ def evaluate_model(
         if window.size < cfg.min_rows:
             continue
         if baseline is not None:
-            rows = _drift_results(window, current, baseline, schema, cfg)
+            rows = _drift_results(window, current, baseline, schema, cfg, model.drift)
             rows += _output_drift(
                 window, current, reference if cfg.baseline == "reference" else None
             )
