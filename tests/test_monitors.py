@@ -195,6 +195,9 @@ def test_a_model_run_flags_drift_quality_performance_and_concept_drift(
     assert (
         abs(errors[0] or 0) < 0.08 and (errors[-1] or 0) < -0.1
     )  # concept drift: realized << estimated
+    multi = by("multivariate_drift")
+    assert len(multi) == 8 and all(r.value is not None and r.threshold for r in multi)
+    assert "monthly_charges" in str(multi[-1].details)  # the tabular features it was fitted on
     (concept_row,) = by("concept_drift")
     assert concept_row.flagged
     assert outcome.summary["concept_drift"]["detected"]

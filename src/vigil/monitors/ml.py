@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from vigil.config.sections import DriftOverride, MLModelConfig, MonitorsConfig
-from vigil.monitors import drift
+from vigil.monitors import drift, multivariate
 from vigil.monitors.data import (
     Column,
     ColumnType,
@@ -164,6 +164,42 @@ def _output_drift(
     return [_drift_row(window, "output_drift", OUTPUT_FEATURE, r)]
 
 
+def _multivariate_results(
+    window: Window, current: Frame, baseline: dict[str, np.ndarray], schema: dict[str, ColumnType]
+) -> list[MonitorResult]:
+    """PCA reconstruction error of the window's tabular features against the baseline: catches
+    correlated shifts that no single feature's test shows (multivariate.py)."""
+    tabular = [
+        n
+        for n, kind in schema.items()
+        if kind in ("numerical", "categorical") and n in baseline and n in current.features
+    ]
+    if len(tabular) < 2:
+        return []
+    ref = {n: baseline[n] for n in tabular}
+    cur = {n: _current_values(current.features[n], schema[n]) for n in tabular}
+    categorical = [n for n in tabular if schema[n] == "categorical"]
+    try:
+        r = multivariate.reconstruction_drift(ref, cur, categorical=categorical)
+    except ValueError as exc:  # too few rows or columns to fit the reference
+        return [_window_result(window, "multivariate_drift", details={"skipped": str(exc)})]
+    return [
+        _window_result(
+            window,
+            "multivariate_drift",
+            metric=r.method,
+            method=r.method,
+            value=r.statistic,
+            threshold=r.threshold,
+            reference_value=r.reference_mean,
+            flagged=r.drifted,
+            reference_size=r.reference_size,
+            current_size=r.current_size,
+            details={"columns": list(r.columns), "components": r.components},
+        )
+    ]
+
+
 def _window_result(window: Window, monitor: str, **kwargs: Any) -> MonitorResult:
     details = kwargs.pop("details", None) or {}
     details["closed"] = window.closed
@@ -208,6 +244,7 @@ def evaluate_model(
             continue
         if baseline is not None:
             rows = _drift_results(window, current, baseline, schema, cfg, model.drift)
+            rows += _multivariate_results(window, current, baseline, schema)
             rows += _output_drift(
                 window, current, reference if cfg.baseline == "reference" else None
             )
