@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 import time
@@ -338,3 +339,27 @@ def test_sighup_reload_keeps_in_flight_streams(gw: VigilProcess) -> None:
     while "config reloaded" not in gw.logs():
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_quality_facts_reach_the_call_record(gw: VigilProcess) -> None:
+    c = client(gw)
+    msgs: Any = [{"role": "user", "content": "answer in JSON"}]
+    c.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=msgs,
+        user="quality-probe",
+        response_format={"type": "json_object"},
+        max_tokens=5,
+    )
+    time.sleep(0.3)
+    gw.stop()
+    con = duckdb.connect(str(gw.store_path), read_only=True)
+    (meta,) = con.execute(
+        "SELECT metadata FROM llm_calls WHERE \"user\" = 'quality-probe'"
+    ).fetchone() or (None,)
+    con.close()
+    gw.start()
+    facts = json.loads(meta)
+    assert facts["finish_reason"] == "length" and facts["json_requested"] is True
+    assert facts["json_valid"] is False  # five tokens of simulated prose are not JSON
+    assert facts["empty_response"] is False and facts["refusal"] is False

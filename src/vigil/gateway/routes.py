@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from vigil.gateway.errors import GatewayError
 from vigil.gateway.providers import ChatStream, Completion, UpstreamError
+from vigil.gateway.quality import answer_metadata, stream_metadata
 from vigil.gateway.router import Deployment
 from vigil.gateway.service import Attempted, CallContext, Gateway
 from vigil.gateway.streaming import RelayResponse
@@ -172,7 +173,7 @@ async def chat_completions(request: Request) -> Response:
         input_tokens=usage.input,
         output_tokens=usage.output,
         cached_tokens=usage.cached_input,
-        metadata={"finish_reason": completion.finish_reason} if completion.finish_reason else None,
+        metadata=answer_metadata(body, completion.message, completion.finish_reason),
     )
     return Response(
         completion.body, media_type="application/json", headers=_headers(ctx, attempted)
@@ -202,7 +203,7 @@ async def _stream(
     stream, chunks, first = attempted.result
     ttft = time.perf_counter() - ctx.started
     return RelayResponse(
-        _relay(gateway, ctx, attempted, stream, chunks, first, ttft),
+        _relay(gateway, ctx, body, attempted, stream, chunks, first, ttft),
         headers={**_headers(ctx, attempted), "cache-control": "no-cache"},
     )
 
@@ -214,6 +215,7 @@ def _frame(batch: list[bytes]) -> bytes:
 async def _relay(
     gateway: Gateway,
     ctx: CallContext,
+    body: dict[str, Any],
     attempted: Attempted,
     stream: ChatStream,
     chunks: AsyncIterator[list[bytes]],
@@ -244,7 +246,7 @@ async def _relay(
         tokens_in = usage.input if usage else 0
         tokens_out = usage.output if usage else 0
         await gateway.settle(ctx, tokens_in + tokens_out)
-        meta = {"finish_reason": stream.finish_reason} if stream.finish_reason else None
+        meta = stream_metadata(body, stream.finish_reason, tokens_out)
         gateway.record(
             ctx,
             status=status,

@@ -181,7 +181,8 @@ class AnthropicProvider:
             raise UpstreamError(
                 502, "anthropic answered an unreadable message", "bad_response"
             ) from exc
-        return Completion(orjson.dumps(completion), usage, finish)
+        message = completion["choices"][0]["message"]
+        return Completion(orjson.dumps(completion), usage, finish, message=message)
 
     async def chat_stream(
         self, body: dict[str, Any], upstream_model: str, include_usage: bool

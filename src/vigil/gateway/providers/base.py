@@ -54,6 +54,8 @@ class Completion:
     usage: TokenUsage
     finish_reason: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    message: dict[str, Any] | None = None
+    """The first choice's message (chat answers), for the quality facts of the call record."""
 
 
 class ChatStream(Protocol):

@@ -137,11 +137,13 @@ class OpenAIProvider:
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(502, "upstream answered invalid JSON", "bad_response") from exc
         usage = usage_from(parsed.get("usage")) or TokenUsage()
-        finish = None
+        finish = message = None
         choices = parsed.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             finish = choices[0].get("finish_reason")
-        return Completion(raw, usage, finish)
+            found = choices[0].get("message")
+            message = found if isinstance(found, dict) else None
+        return Completion(raw, usage, finish, message=message)
 
     async def chat(self, body: dict[str, Any], upstream_model: str) -> Completion:
         return await self._complete("/chat/completions", {**body, "model": upstream_model})
