@@ -122,3 +122,36 @@ def test_declare_upload_and_load(vigil_factory: Any) -> None:
     assert httpx.delete(api + "/churn", headers=headers).status_code == 204
     assert httpx.get(api + "/churn", headers=headers).status_code == 404
     assert not (store_dir / "references" / "churn.parquet").exists()
+
+
+def test_a_model_declared_through_the_api_is_monitored(vigil_factory: Any) -> None:
+    """Declared and given a reference over HTTP only: the monitors find it through the registry."""
+    proc: VigilProcess = vigil_factory(
+        {"monitors": {"window": "1m", "windows": 2, "min_rows": 20, "interval": "1h"}}
+    )
+    api, headers = proc.url + "/api/v1/ml-models", proc.headers
+    spec = {"task": "binary", "features": {"x": "numerical", "y": "numerical"}}
+    assert httpx.put(api + "/scorer", json=spec, headers=headers).status_code == 200
+    rows = "\n".join(f"{i % 50},{(i * 7) % 50}" for i in range(400))
+    csv = ("x,y\n" + rows + "\n").encode()
+    resp = httpx.put(
+        api + "/scorer/reference", content=csv, headers={**headers, "content-type": "text/csv"}
+    )
+    assert resp.status_code == 200, resp.text
+    events = [
+        {
+            "kind": "prediction",
+            "model": "scorer",
+            "features": {"x": 100 + i % 10, "y": i % 50},
+            "prediction": 1,
+            "score": 0.9,
+        }
+        for i in range(200)
+    ]
+    assert httpx.post(proc.url + "/api/v1/events", json=events, headers=headers).status_code == 200
+    run = httpx.post(proc.url + "/api/v1/monitors/run?model=scorer", headers=headers, timeout=60)
+    assert run.status_code == 200, run.text
+    found = httpx.get(
+        proc.url + "/api/v1/monitors/scorer?monitor=data_drift&flagged=true", headers=headers
+    ).json()
+    assert any(r["feature"] == "x" for r in found["monitors"].get("data_drift", [])), found

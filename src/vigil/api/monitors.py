@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from vigil.api.auth import require_admin
 from vigil.api.errors import APIError, json_response
+from vigil.ingest.state import ingest_state
 from vigil.monitors.scheduler import run_monitors, summarize
 
 router = APIRouter(
@@ -76,7 +77,7 @@ async def list_monitors(request: Request) -> Response:
     runs = _rows(RUN_COLUMNS, rows)
     seen = {r["model"] for r in runs}
     config = request.app.state.vigil.config
-    pending = [m for m in config.ml_models if m not in seen]
+    pending = [m for m in _model_names(request) if m not in seen]
     return json_response(
         {
             "interval_s": config.monitors.interval.total_seconds(),
@@ -87,10 +88,16 @@ async def list_monitors(request: Request) -> Response:
     )
 
 
+def _model_names(request: Request) -> list[str]:
+    """Every ML model the registry knows: `ml_models` in the config and API declarations."""
+    state = request.app.state.vigil
+    return ingest_state(state).registry.names(state.config)
+
+
 async def _latest_run(request: Request, model: str) -> dict[str, Any]:
     rows = await _fetch(request, f"{_RUN_SELECT} WHERE model = ? ORDER BY ts DESC LIMIT 1", [model])
     if not rows:
-        if model in request.app.state.vigil.config.ml_models:
+        if model in _model_names(request):
             raise APIError(404, "not_found", f"model {model!r} has not been monitored yet")
         raise APIError(404, "not_found", f"no monitor runs for model {model!r}")
     return _rows(RUN_COLUMNS, rows)[0]
@@ -168,7 +175,9 @@ async def run_now(
 ) -> Response:
     """Run the monitors now (all, or one ML model) and return what each run found."""
     state = request.app.state.vigil
-    if model is not None and model not in state.config.ml_models:
-        raise APIError(404, "not_found", f"no ML model {model!r} in the config (ml_models)")
+    if model is not None and model not in _model_names(request):
+        raise APIError(
+            404, "not_found", f"no ML model {model!r} (config ml_models or the registry)"
+        )
     outcomes = await run_monitors(state, model=model)
     return json_response({"runs": [summarize(o) for o in outcomes]})

@@ -109,10 +109,8 @@ class Registry:
         if entry is not None:
             delay = entry.label_delay.total_seconds() if entry.label_delay else None
             reference = None
-            if entry.reference:
-                reference = str((store_dir(config) / entry.reference).resolve())
-                if Path(entry.reference).is_absolute():
-                    reference = entry.reference
+            if entry.reference:  # relative to the working directory, like every config path
+                reference = str(Path(entry.reference).expanduser().resolve())
             schema = ModelSchema(
                 name=name,
                 task=entry.task,

@@ -14,6 +14,10 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from vigil.config import VigilConfig
+from vigil.config.sections import MLModelConfig
+from vigil.ingest.registry import ModelSchema
+from vigil.ingest.state import ingest_state
 from vigil.monitors.business import evaluate_business
 from vigil.monitors.llm import evaluate_llm
 from vigil.monitors.ml import evaluate_model
@@ -32,16 +36,34 @@ def _lock(state: VigilState) -> asyncio.Lock:
     return _LOCKS.setdefault(id(state), asyncio.Lock())
 
 
+def _model_config(config: VigilConfig, schema: ModelSchema | None, name: str) -> MLModelConfig:
+    """A registry model as the monitors see it: the config entry (or, for a model declared through
+    the API, one built from its schema), with the registry's reference (an upload wins)."""
+    if schema is None:
+        raise LookupError(f"no ML model named {name!r}")
+    base = config.ml_models.get(name) or MLModelConfig.model_validate(
+        {
+            "task": schema.task,
+            "features": schema.features,
+            "positive_class": schema.positive_class,
+            "label_delay": schema.label_delay_s,
+        }
+    )
+    return base.model_copy(update={"reference": schema.reference})
+
+
 def _evaluate_all(state: VigilState, now: datetime, model: str | None) -> list[Outcome]:
     """Every monitor (or one model's); a failing model is recorded as an error run."""
     assert state.store is not None
     cfg = state.config
     outcomes: list[Outcome] = []
-    for name, model_cfg in cfg.ml_models.items():
+    registry = ingest_state(state).registry
+    for name in registry.names(cfg):
         if model is not None and name != model:
             continue
         started = time.perf_counter()
         try:
+            model_cfg = _model_config(cfg, registry.get(cfg, name), name)
             outcomes.append(evaluate_model(state.store, name, model_cfg, cfg.monitors, now))
         except Exception as exc:
             log.exception("monitor run failed", extra={"model": name})
