@@ -33,7 +33,7 @@ ERROR_TYPES = {
     504: "timeout",
     529: "overloaded",
 }
-"""How the demo names failures; a stream cut after its 200 is `stream_dropped` (status 502), an
+"""How the demo names failures (as the gateway does); a stream cut after its 200 is `stream_cut` (502), an
 error frame inside a stream is `stream_error` (502), a client-side timeout is `timeout` (504)."""
 
 
@@ -213,7 +213,7 @@ async def _read_openai(
                     out.ttft_s = loop.time() - t0
             usage = chunk.get("usage") or usage
         if not done:
-            return out.fail(502, "stream_dropped")
+            return out.fail(502, "stream_cut")
     out.input_tokens = int(usage.get("prompt_tokens", 0))
     out.output_tokens = int(usage.get("completion_tokens", 0))
     out.cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
@@ -252,7 +252,7 @@ async def _read_anthropic(
         elif kind == "error":
             return out.fail(502, "stream_error")
     if not done:
-        out.fail(502, "stream_dropped")
+        out.fail(502, "stream_cut")
 
 
 async def perform(
@@ -292,7 +292,7 @@ async def perform(
     except TimeoutError:
         out.fail(504, "timeout")
     except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
-        out.fail(502, "stream_dropped" if out.status == 200 else "connection_error")
+        out.fail(502, "stream_cut" if out.status == 200 else "connection_error")
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         out.fail(502, "connection_error" if not isinstance(exc, ValueError) else "bad_response")
     duration = loop.time() - t0
