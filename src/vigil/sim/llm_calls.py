@@ -33,8 +33,8 @@ ERROR_TYPES = {
     504: "timeout",
     529: "overloaded",
 }
-"""How the demo names failures (as the gateway does); a stream cut after its 200 is `stream_cut` (502), an
-error frame inside a stream is `stream_error` (502), a client-side timeout is `timeout` (504)."""
+"""How the demo names failures, as the gateway does: a stream cut after its 200 is `stream_cut`
+(502), an error frame inside a stream is `stream_error` (502), a client timeout `timeout` (504)."""
 
 
 @dataclass(frozen=True, slots=True)
