@@ -9,6 +9,7 @@ one, to find which.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -97,6 +98,7 @@ def validate(
     """Validate events; returns (index, raw fields, record) for good ones, and rejections."""
     groups: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     rejected: list[dict[str, Any]] = []
+    received = datetime.now(UTC)
     for index, item in enumerate(items):
         if index in skip:
             continue
@@ -111,6 +113,8 @@ def validate(
             continue
         for name in SERVER_FIELDS & fields.keys():
             del fields[name]
+        if "ts" not in fields:
+            fields["ts"] = received  # an event without a time happened when it arrived
         groups[kind].append((index, fields))
     good: list[tuple[int, dict[str, Any], Record]] = []
     for kind, members in groups.items():
