@@ -196,6 +196,9 @@ async def compare_models(
                 "cost_per_request_usd": m["cost_usd"] / m["requests"],
                 "usd_per_million_tokens": m["cost_usd"] * 1e6 / tokens if tokens else None,
                 "error_rate": m["error_rate"],
+                "errors": m["errors"],
+                "latency_s": m["latency_s"],
+                "ttft_s": m["ttft_s"],
                 "list_price": _price(request, group.get("model")),
             }
         )
