@@ -70,6 +70,8 @@ def uvicorn_config(app: FastAPI | GatewayFastPath, host: str, port: int) -> uvic
         http="httptools",
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # Vigil does not trust X-Forwarded-* by default; saves a wrapper
+        server_header=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
     )

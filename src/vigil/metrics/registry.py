@@ -274,7 +274,9 @@ class VigilMetrics:
 
     def observe_call(self, call: CallRecord) -> None:
         """Count one LLM call (the gateway's, per request) in every LLM metric."""
-        self.observe_calls((call,))
+        self._observe_group(call.model, call.provider, (call,))
+        if self.per_key_labels:
+            self.observe_key_call(call)
 
     def observe_calls(self, calls: Sequence[CallRecord]) -> None:
         """Count LLM calls, from the gateway or from ingest, in every LLM metric.
@@ -288,25 +290,28 @@ class VigilMetrics:
             if self.per_key_labels:
                 self.observe_key_call(call)
         for (model, provider), group in groups.items():
-            statuses: dict[int, int] = defaultdict(int)
-            duration = self.request_duration.labels(model, provider)
-            ttft = None
-            inp = out = cached = 0
-            cost = 0.0
-            for call in group:
-                statuses[call.status_code] += 1
-                duration.observe(call.duration_s)
-                if call.ttft_s is not None:
-                    ttft = ttft or self.ttft.labels(model, provider)
-                    ttft.observe(call.ttft_s)
-                inp += call.input_tokens
-                out += call.output_tokens
-                cached += call.cached_input_tokens
-                cost += call.cost_usd
-            for status, n in statuses.items():
-                self.requests.labels(model, provider, str(status)).inc(n)
-            for kind, n in (("input", inp), ("output", out), ("cached_input", cached)):
-                if n:
-                    self.tokens.labels(model, provider, kind).inc(n)
-            if cost:
-                self.cost.labels(model, provider).inc(cost)
+            self._observe_group(model, provider, group)
+
+    def _observe_group(self, model: str, provider: str, group: Sequence[CallRecord]) -> None:
+        statuses: dict[int, int] = defaultdict(int)
+        duration = self.request_duration.labels(model, provider)
+        ttft = None
+        inp = out = cached = 0
+        cost = 0.0
+        for call in group:
+            statuses[call.status_code] += 1
+            duration.observe(call.duration_s)
+            if call.ttft_s is not None:
+                ttft = ttft or self.ttft.labels(model, provider)
+                ttft.observe(call.ttft_s)
+            inp += call.input_tokens
+            out += call.output_tokens
+            cached += call.cached_input_tokens
+            cost += call.cost_usd
+        for status, n in statuses.items():
+            self.requests.labels(model, provider, str(status)).inc(n)
+        for kind, n in (("input", inp), ("output", out), ("cached_input", cached)):
+            if n:
+                self.tokens.labels(model, provider, kind).inc(n)
+        if cost:
+            self.cost.labels(model, provider).inc(cost)
