@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import yaml
@@ -67,8 +68,20 @@ def demo_config(data_dir: Path, port: int, sim: SimServer, reference: Path) -> d
     }
 
 
+class DemoServer(GracefulServer):
+    """The first Ctrl-C (or SIGTERM) only asks to stop, so the demo can stop its traffic and let
+    the last events land before the server shuts down; a second Ctrl-C stops at once."""
+
+    exit_requested = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.exit_requested:
+            super().handle_exit(sig, frame)
+        self.exit_requested = True
+
+
 async def _serve(
-    server: GracefulServer, opts: TrafficOptions, console: Console, token: str, url: str
+    server: DemoServer, opts: TrafficOptions, console: Console, token: str, url: str
 ) -> None:
     key = opts.gateway_key
     serving = asyncio.create_task(server.serve())
@@ -86,11 +99,13 @@ async def _serve(
     )
     stop = asyncio.Event()
     traffic = asyncio.create_task(run_traffic(opts, stop))
-    while not server.should_exit and not serving.done():  # noqa: ASYNC110 (uvicorn has a flag)
+    while not server.exit_requested and not serving.done():  # noqa: ASYNC110 (a signal flag)
         await asyncio.sleep(0.1)
+    console.print("Stopping: traffic first, then Vigil (its queue is flushed) ...")
     stop.set()  # stop the generator first, so its last events land before the store closes
     with contextlib.suppress(Exception):
         await asyncio.wait_for(traffic, timeout=opts.stop_grace_s + 2)
+    server.should_exit = True
     await serving
 
 
@@ -127,6 +142,6 @@ def run_demo(*, port: int, data_dir: Path, llm_rps: float, ml_rps: float, consol
             via_gateway_url=url + "/v1",
             gateway_key=gateway_key,
         )
-        server = GracefulServer(uvicorn_config(GatewayFastPath(app), HOST, port))
+        server = DemoServer(uvicorn_config(GatewayFastPath(app), HOST, port))
         asyncio.run(_serve(server, opts, console, token, url))
     console.print("Demo stopped.")
