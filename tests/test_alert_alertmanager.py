@@ -119,9 +119,27 @@ def test_errors_page_through_alertmanager_silence_and_resolve(
                 capture_output=True, text=True, timeout=20, check=True,
             )  # fmt: skip
             assert "VigilErrorRatioCritical" in out.stdout
-            until(lambda: any(b["status"] == "firing" for b in sink.bodies("/am")), 10, "notify")
-            ours = httpx.get(vigil.url + "/api/v1/alerts", headers=vigil.headers).json()["alerts"]
-            assert [a["state"] for a in ours if a["labels"].get("model") == "broken"] == ["firing"]
+            # Keep the errors coming while waiting: with no traffic the 6 s window empties and
+            # the alert would (rightly) resolve before the checks below.
+            until(
+                lambda: (
+                    traffic("broken", 2),
+                    any(b["status"] == "firing" for b in sink.bodies("/am")),
+                )[1],
+                10,
+                "notify",
+            )
+
+            def firing_in_vigil() -> list[str]:
+                traffic("broken", 2)
+                alerts = httpx.get(vigil.url + "/api/v1/alerts", headers=vigil.headers).json()
+                return [
+                    a["state"]
+                    for a in alerts["alerts"]
+                    if a["labels"].get("model") == "broken" and a["state"] == "firing"
+                ]
+
+            assert until(firing_in_vigil, 10, "firing in Vigil") == ["firing"]
 
             now = datetime.now(UTC)
             silence = {
