@@ -30,6 +30,7 @@ from vigil.config.routing import KeyConfig, ModelConfig, ProviderConfig
 from vigil.config.sections import (
     AlertsConfig,
     BudgetsConfig,
+    CaptureConfig,
     LimitsBackendConfig,
     MetricsConfig,
     MLModelConfig,
@@ -135,6 +136,10 @@ class VigilConfig(BaseSettings):
     )
     budgets: BudgetsConfig = Field(
         default_factory=BudgetsConfig, description="Spend limits shared by a team's keys."
+    )
+    capture: CaptureConfig = Field(
+        default_factory=CaptureConfig,
+        description="Keeping request and response bodies of gateway calls.",
     )
     ml_models: dict[str, MLModelConfig] = Field(
         default_factory=dict, description="Classic ML models whose predictions are monitored."

@@ -143,6 +143,10 @@ class ModelConfig(Section):
         default_factory=CooldownConfig, description="Taking failing deployments out of rotation."
     )
     price: PriceConfig = Field(default_factory=PriceConfig, description="Cost of one call.")
+    capture: bool | None = Field(
+        default=None,
+        description="Keep this model's request and response bodies; unset: `capture.enabled`.",
+    )
 
 
 class KeyConfig(Section):

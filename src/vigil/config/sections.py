@@ -370,6 +370,22 @@ class ReportsConfig(Section):
     pdf: bool = Field(default=False, description="Also render a PDF (needs Chromium).")
 
 
+class CaptureConfig(Section):
+    """Request and response bodies kept with each gateway call; off by default (they hold user data)."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Store request and response bodies of gateway calls (see per-model `capture`).",
+    )
+    max_bytes: int = Field(
+        default=16384,
+        ge=256,
+        le=1_048_576,
+        description="Largest body kept per call and direction, in UTF-8 bytes; longer ones are "
+        "cut and marked truncated.",
+    )
+
+
 class SyntheticConfig(Section):
     probes: list[dict[str, Any]] = Field(
         default_factory=list,
