@@ -76,6 +76,10 @@ class CallRecord:
     span_id: str | None = None
     request_id: str | None = None
     metadata: JSONValue = None
+    request_body: str | None = None
+    """The request as sent (JSON text), kept only when capture is on; cut to `capture.max_bytes`."""
+    response_body: str | None = None
+    """The answer (a stream rebuilt as one `chat.completion`), kept like `request_body`."""
 
 
 @dataclass(slots=True)

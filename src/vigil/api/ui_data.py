@@ -113,14 +113,18 @@ async def get_call(request: Request, call_id: str) -> dict[str, Any]:
     """One call with its metadata (secret-looking strings masked)."""
     rows = await _fetch(
         request,
-        f"SELECT {_CALL_COLUMNS}, request_id, metadata FROM llm_calls WHERE id = ? LIMIT 1",
+        f"SELECT {_CALL_COLUMNS}, request_id, metadata, request_body, response_body "
+        "FROM llm_calls WHERE id = ? LIMIT 1",
         [call_id],
     )
     if not rows:
         raise APIError(404, "not_found", f"no call {call_id!r}")
-    call = _call(rows[0][:-2])
-    call["request_id"] = rows[0][-2]
-    call["metadata"] = mask_secrets(json_value(rows[0][-1]))
+    *columns, request_id, metadata, request_body, response_body = rows[0]
+    call = _call(tuple(columns))
+    call["request_id"] = request_id
+    call["metadata"] = mask_secrets(json_value(metadata))
+    call["request_body"] = mask_secrets(request_body)
+    call["response_body"] = mask_secrets(response_body)
     return call
 
 

@@ -2,7 +2,7 @@
 
 Only what the gateway sees anyway: the finish reason, an empty answer, a refusal (OpenAI's
 `message.refusal` or a content filter), and whether JSON was asked for and the answer parses.
-Prompts and answers themselves are not stored.
+Prompts and answers themselves are kept only when capture is on (`vigil.gateway.capture`).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from vigil.gateway.capture import StreamTranscript
 from vigil.gateway.errors import GatewayError
 from vigil.gateway.providers import ChatStream, Completion, UpstreamError
 from vigil.gateway.quality import answer_metadata, stream_metadata
@@ -39,7 +40,7 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
-async def _json_body(request: Request, limit: int) -> dict[str, Any]:
+async def _json_body(request: Request, limit: int) -> tuple[dict[str, Any], bytes]:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise GatewayError(413, f"Request body exceeds {limit} bytes.", code="body_too_large")
@@ -54,7 +55,7 @@ async def _json_body(request: Request, limit: int) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise GatewayError(400, "Request body must be a JSON object.", code="invalid_request")
-    return body
+    return body, raw
 
 
 def _require(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -98,7 +99,7 @@ async def _start(
 ) -> tuple[Gateway, CallContext, dict[str, Any], int]:
     gateway = _gateway(request)
     key = gateway.authenticate(request.headers)
-    body = await _json_body(request, gateway.max_body)
+    body, raw = await _json_body(request, gateway.max_body)
     model = _require(body, "model", str, "a string")
     if chat:
         _require(body, "messages", list, "an array of messages")
@@ -119,6 +120,7 @@ async def _start(
         request_id=request.headers.get("x-request-id") or new_id(),
         user=user if isinstance(user, str) else None,
         stream=stream and chat,
+        request_bytes=raw if gateway.capture.get(model) else None,
     )
     route = gateway.route_for(model, key)
     await gateway.check_budget(key)
@@ -142,7 +144,10 @@ async def _finish_error(
     if gateway is not None and ctx is not None and exc.code != "model_not_found":
         # (unknown model names are not recorded: they would flood the metrics' labels)
         await gateway.settle(ctx, 0)
-        gateway.record(ctx, status=exc.status, error_type=exc.code or exc.type)
+        answer = orjson.dumps(exc.body()) if ctx.request_bytes is not None else None
+        gateway.record(
+            ctx, status=exc.status, error_type=exc.code or exc.type, response_body=answer
+        )
     return exc.response()
 
 
@@ -174,6 +179,7 @@ async def chat_completions(request: Request) -> Response:
         output_tokens=usage.output,
         cached_tokens=usage.cached_input,
         metadata=answer_metadata(body, completion.message, completion.finish_reason),
+        response_body=completion.body if ctx.request_bytes is not None else None,
     )
     return Response(
         completion.body, media_type="application/json", headers=_headers(ctx, attempted)
@@ -225,9 +231,14 @@ async def _relay(
     """Forward chunk by chunk; a broken upstream becomes an error event; a gone client cancels."""
     status: int = 499
     error_type: str | None = "client_closed"
+    transcript = StreamTranscript(gateway.capture_max) if ctx.request_bytes is not None else None
     try:
+        if transcript is not None:
+            transcript.add(first)
         yield _frame(first)
         async for batch in chunks:
+            if transcript is not None:
+                transcript.add(batch)
             yield _frame(batch)
         yield b"data: [DONE]\n\n"
         status, error_type = 200, None
@@ -247,6 +258,8 @@ async def _relay(
         tokens_out = usage.output if usage else 0
         await gateway.settle(ctx, tokens_in + tokens_out)
         meta = stream_metadata(body, stream.finish_reason, tokens_out)
+        if transcript is not None and transcript.truncated:
+            meta["capture_truncated"] = ["response"]
         gateway.record(
             ctx,
             status=status,
@@ -257,6 +270,7 @@ async def _relay(
             ttft=ttft,
             error_type=error_type,
             metadata=meta,
+            response_body=transcript.render() if transcript is not None else None,
         )
 
 
@@ -276,7 +290,13 @@ async def embeddings(request: Request) -> Response:
         return await _finish_error(gateway, ctx, exc)
     completion: Completion = attempted.result
     await gateway.settle(ctx, completion.usage.input)
-    gateway.record(ctx, status=200, attempted=attempted, input_tokens=completion.usage.input)
+    gateway.record(
+        ctx,
+        status=200,
+        attempted=attempted,
+        input_tokens=completion.usage.input,
+        response_body=completion.body if ctx.request_bytes is not None else None,
+    )
     return Response(
         completion.body, media_type="application/json", headers=_headers(ctx, attempted)
     )

@@ -20,6 +20,7 @@ import aiohttp
 
 from vigil.config import VigilConfig
 from vigil.gateway.budgets import Budgets
+from vigil.gateway.capture import capture_switches, clip
 from vigil.gateway.errors import GatewayError
 from vigil.gateway.keys import KeyRing, VirtualKey
 from vigil.gateway.limits import Admission, Denial, Limiter, LimitSpec
@@ -68,6 +69,8 @@ class CallContext:
     started: float = field(default_factory=time.perf_counter)
     admission: Admission | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    request_bytes: bytes | None = None
+    """The raw request, held only when this model's bodies are captured."""
 
 
 def build_providers(config: VigilConfig, session: aiohttp.ClientSession) -> dict[str, Provider]:
@@ -107,6 +110,8 @@ class Gateway:
         self.router = Router(config, self.providers)
         self.prices = PriceTable(config)
         self.max_body = config.server.max_body_bytes
+        self.capture = capture_switches(config)
+        self.capture_max = config.capture.max_bytes
 
     # -- admission ------------------------------------------------------------------------------
     def authenticate(self, headers: Any) -> VirtualKey:
@@ -298,6 +303,7 @@ class Gateway:
         ttft: float | None = None,
         error_type: str | None = None,
         metadata: dict[str, Any] | None = None,
+        response_body: bytes | None = None,
     ) -> CallRecord:
         """One CallRecord for the pipeline (never waits) and the metrics; spend to budgets."""
         deployment = attempted.deployment if attempted else None
@@ -328,11 +334,27 @@ class Gateway:
             request_id=ctx.request_id,
             metadata=metadata,
         )
+        if ctx.request_bytes is not None:
+            self._keep_bodies(record, ctx.request_bytes, response_body)
         self.pipeline.offer(record)
         self.metrics.observe_call(record)
         if cost:
             self.budgets.add(ctx.key.alias, ctx.key.team, cost)
         return record
+
+    def _keep_bodies(self, record: CallRecord, request: bytes, response: bytes | None) -> None:
+        cut: list[str] = []
+        record.request_body, truncated = clip(request, self.capture_max)
+        if truncated:
+            cut.append("request")
+        if response is not None:
+            record.response_body, truncated = clip(response, self.capture_max)
+            if truncated:
+                cut.append("response")
+        meta = record.metadata if isinstance(record.metadata, dict) else {}
+        cut = sorted({*cut, *meta.get("capture_truncated", ())})
+        if cut:
+            record.metadata = {**meta, "capture_truncated": cut}
 
     async def settle(self, ctx: CallContext, tokens: int) -> None:
         if ctx.admission is not None:

@@ -128,6 +128,14 @@ MIGRATIONS: tuple[Migration, ...] = (
                 updated_at TIMESTAMP NOT NULL)""",
         ),
     ),
+    Migration(
+        8,
+        "captured request and response bodies of LLM calls",
+        (
+            "ALTER TABLE llm_calls ADD COLUMN request_body VARCHAR",
+            "ALTER TABLE llm_calls ADD COLUMN response_body VARCHAR",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
