@@ -1,4 +1,4 @@
-"""Confidence-based performance estimation (CBPE): performance of a binary classifier before labels.
+"""Confidence-based performance estimation (CBPE): performance of a classifier before labels.
 
 If the model's positive-class probability p is calibrated, a row predicted positive is a true
 positive with probability p and a false positive with 1 - p (the other way round when predicted
@@ -8,8 +8,11 @@ true- and false-positive rates by p and 1 - p in the order of the model's scores
 
 Scores are recalibrated on the reference data (isotonic regression) only when a held-out check shows
 that calibration lowers the expected calibration error; well-calibrated scores are used as they are.
-The method (and so Vigil's results) matches NannyML's CBPE: tests/test_cbpe_nannyml.py compares
-them per chunk on a dataset NannyML ships.
+Multiclass models are estimated one-vs-rest, as NannyML does: each class's probability is
+calibrated on its own (by the same rule), the calibrated probabilities are rescaled to sum to 1 per
+row, and the binary estimates of the classes are macro-averaged; accuracy is the mean calibrated
+probability of the predicted class. The method (and so Vigil's results) matches NannyML's CBPE:
+tests/test_cbpe_nannyml.py compares them per chunk on datasets NannyML ships.
 
 CBPE assumes the relation between inputs and target is unchanged (pure covariate shift). When the
 realized metric, once labels land, falls well below the estimate, that assumption broke: the gap is
@@ -147,3 +150,86 @@ def estimate(predicted: np.ndarray, proba: np.ndarray, score: np.ndarray) -> dic
 def expected_error(predicted: np.ndarray, proba: np.ndarray) -> np.ndarray:
     """Per row, the probability the prediction is wrong (CBPE's expectation of the 0/1 error)."""
     return np.where(predicted, 1.0 - proba, proba)
+
+
+def normalise(proba: np.ndarray) -> np.ndarray:
+    """Rows rescaled to sum to 1 (uniform where a row sums to 0): per-class calibration breaks the
+    sum, and the expected counts of a row must add up to one prediction."""
+    total = proba.sum(axis=1, keepdims=True)
+    uniform = np.full_like(proba, 1.0 / max(proba.shape[1], 1))
+    out: np.ndarray = np.divide(proba, total, out=uniform, where=total != 0)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MulticlassCalibrator:
+    """One calibrator per class (one-vs-rest), columns in `classes` order; output rows sum to 1."""
+
+    classes: tuple[str, ...]
+    per_class: tuple[Calibrator, ...]
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        columns = [calibrate(scores[:, j]) for j, calibrate in enumerate(self.per_class)]
+        return normalise(np.column_stack(columns))
+
+
+def fit_multiclass_calibrator(
+    scores: np.ndarray, truth: np.ndarray, classes: tuple[str, ...]
+) -> MulticlassCalibrator:
+    """Per class, `fit_calibrator` on that class's probability against `truth == class`."""
+    truth = truth.astype(str)
+    return MulticlassCalibrator(
+        classes,
+        tuple(fit_calibrator(scores[:, j], truth == c) for j, c in enumerate(classes)),
+    )
+
+
+def estimate_multiclass(
+    predicted: np.ndarray, proba: np.ndarray, score: np.ndarray
+) -> dict[str, float]:
+    """Expected metrics of one window of a multiclass model.
+
+    `predicted` holds class indices (-1 for a class outside the calibrator's), `proba` the
+    calibrated, normalised probabilities and `score` the model's own, both (rows, classes).
+    Precision, recall, F1 and ROC AUC are macro averages of the one-vs-rest binary estimates over
+    the classes where they are defined; accuracy is the expected share of correct predictions.
+    """
+    n = predicted.size
+    if n == 0:
+        return {}
+    known = np.flatnonzero(predicted >= 0)
+    out: dict[str, float] = {"accuracy": float(proba[known, predicted[known]].sum() / n)}
+    per_class = [estimate(predicted == j, proba[:, j], score[:, j]) for j in range(proba.shape[1])]
+    for metric in ("precision", "recall", "f1", "roc_auc"):
+        values = [m[metric] for m in per_class if metric in m]
+        if values:
+            out[metric] = float(np.mean(values))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A frame's CBPE inputs, so callers need not know the task.
+
+    Binary: `predicted` is bool and `proba`/`score` are P(positive) per row. Multiclass:
+    `predicted` is the class index and `proba`/`score` have one column per class. `ok` marks rows
+    whose scores were all logged; only windows of such rows are estimated.
+    """
+
+    predicted: np.ndarray
+    proba: np.ndarray
+    score: np.ndarray
+    ok: np.ndarray
+
+    def estimate(self, rows: np.ndarray) -> dict[str, float]:
+        p, s, y = self.proba[rows], self.score[rows], self.predicted[rows]
+        return estimate(y, p, s) if p.ndim == 1 else estimate_multiclass(y, p, s)
+
+    def expected_error(self, rows: np.ndarray) -> np.ndarray:
+        """Per row, the probability the prediction is wrong."""
+        y, p = self.predicted[rows], self.proba[rows]
+        if p.ndim == 1:
+            return expected_error(y, p)
+        right = np.where(y >= 0, p[np.arange(y.size), np.maximum(y, 0)], 0.0)
+        wrong: np.ndarray = 1.0 - right
+        return wrong

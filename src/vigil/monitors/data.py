@@ -22,6 +22,8 @@ ColumnType = Literal["numerical", "categorical", "text", "embedding"]
 NUMERIC_JSON_TYPES = frozenset({"BIGINT", "UBIGINT", "DOUBLE"})
 OUTPUT_COLUMNS = ("label", "target", "prediction", "score")
 """Reference columns that are not features: truth, model output and positive-class probability."""
+PROBA_PREFIX = "proba_"
+"""Reference columns `proba_<class>` hold a multiclass model's probability of each class."""
 
 
 def is_set(values: np.ndarray) -> np.ndarray:
@@ -63,6 +65,8 @@ class Frame:
     features: dict[str, Column] = field(default_factory=dict)
     extra_keys: np.ndarray | None = None
     """Per row, the number of feature keys not in the schema."""
+    proba: np.ndarray | None = None
+    """Per row and requested class, the logged `probabilities` value (NaN where absent)."""
 
     @property
     def size(self) -> int:
@@ -77,6 +81,7 @@ class Frame:
             self.label[rows],
             {k: Column(c.text[rows], c.json_type[rows]) for k, c in self.features.items()},
             None if self.extra_keys is None else self.extra_keys[rows],
+            None if self.proba is None else self.proba[rows],
         )
 
 
@@ -93,8 +98,12 @@ def load_frame(
     since: datetime | None = None,
     last: int | None = None,
     with_features: bool = True,
+    classes: Sequence[str] = (),
 ) -> Frame:
-    """Predictions of `model` since `since` (or the `last` N), labels joined, oldest first."""
+    """Predictions of `model` since `since` (or the `last` N), labels joined, oldest first.
+
+    `classes` asks for those keys of `probabilities` as `Frame.proba` (multiclass CBPE).
+    """
     params: list[Any] = []
     cols = [
         "p.id",
@@ -103,6 +112,9 @@ def load_frame(
         "p.score",
         "json_extract_string(l.label, '$')",
     ]
+    for name in classes:
+        cols.append("TRY_CAST(json_extract_string(p.probabilities, ?) AS DOUBLE)")
+        params.append(_path(name))
     if with_features:
         for name in features:
             cols.append("json_extract_string(p.features, ?)")
@@ -127,12 +139,13 @@ def load_frame(
     rows = store.fetch(sql, params)
     if last is not None:
         rows.reverse()
-    return _to_frame(rows, features if with_features else ())
+    return _to_frame(rows, features if with_features else (), len(classes))
 
 
-def _to_frame(rows: list[tuple[Any, ...]], features: Sequence[str]) -> Frame:
+def _to_frame(rows: list[tuple[Any, ...]], features: Sequence[str], classes: int = 0) -> Frame:
     n = len(rows)
-    width = 5 + 2 * len(features) + (1 if features else 0)
+    first = 5 + classes
+    width = first + 2 * len(features) + (1 if features else 0)
     table = np.empty((n, width), dtype=object)
     if n:
         table[:] = rows
@@ -144,8 +157,11 @@ def _to_frame(rows: list[tuple[Any, ...]], features: Sequence[str]) -> Frame:
         score=score,
         label=table[:, 4],
     )
+    if classes:
+        proba = table[:, 5:first]
+        frame.proba = np.where(is_set(proba), proba, np.nan).astype(np.float64)
     for i, name in enumerate(features):
-        frame.features[name] = Column(table[:, 5 + 2 * i], table[:, 6 + 2 * i])
+        frame.features[name] = Column(table[:, first + 2 * i], table[:, first + 1 + 2 * i])
     if features:
         keys = np.array([0 if v is None else v for v in table[:, -1]], dtype=np.int64)
         present = sum((c.present() for c in frame.features.values()), np.zeros(n, np.int64))
@@ -259,5 +275,13 @@ def schema_of(features: Mapping[str, ColumnType], reference: Reference | None) -
     return {
         name: "numerical" if col.dtype.kind == "f" else "categorical"
         for name, col in reference.columns.items()
-        if name not in OUTPUT_COLUMNS
+        if name not in OUTPUT_COLUMNS and not name.startswith(PROBA_PREFIX)
     }
+
+
+def reference_classes(reference: Reference | None) -> tuple[str, ...]:
+    """The classes a reference gives probabilities for (`proba_<class>` columns), sorted."""
+    if reference is None:
+        return ()
+    n = len(PROBA_PREFIX)
+    return tuple(sorted(k[n:] for k in reference.columns if k.startswith(PROBA_PREFIX) and k[n:]))

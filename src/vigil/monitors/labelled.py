@@ -4,6 +4,9 @@ Labels join predictions at read time, so each run recomputes every window of the
 window's realized metrics appear, and grow more certain, as its labels land, while its CBPE estimate
 (available from the first prediction) stays alongside, and the estimate's error on the labelled rows
 is tracked. Realized metrics are reported once a window has `min_rows` labels.
+
+CBPE covers binary models that log `score` and multiclass models that log `probabilities`, given a
+labelled reference with `score` (binary) or one `proba_<class>` column per class (multiclass).
 """
 
 from __future__ import annotations
@@ -16,7 +19,16 @@ import numpy as np
 
 from vigil.config.sections import MLModelConfig, MonitorsConfig
 from vigil.monitors import cbpe, concept
-from vigil.monitors.data import Frame, Reference, as_text, is_set, load_frame, numeric
+from vigil.monitors.data import (
+    PROBA_PREFIX,
+    Frame,
+    Reference,
+    as_text,
+    is_set,
+    load_frame,
+    numeric,
+    reference_classes,
+)
 from vigil.monitors.performance import (
     HIGHER_IS_BETTER,
     classification_metrics,
@@ -34,20 +46,35 @@ def _positive(model: MLModelConfig) -> str:
 
 
 def _metrics(
-    model: MLModelConfig, label: np.ndarray, pred: np.ndarray, score: np.ndarray
+    model: MLModelConfig,
+    label: np.ndarray,
+    pred: np.ndarray,
+    score: np.ndarray,
+    proba: np.ndarray | None = None,
+    classes: tuple[str, ...] = (),
 ) -> dict[str, float]:
     if model.task == "regression":
         return regression_metrics(numeric(label), numeric(pred))
-    return classification_metrics(model.task, label, pred, score, _positive(model))
+    return classification_metrics(model.task, label, pred, score, _positive(model), proba, classes)
+
+
+def _truth(reference: Reference) -> np.ndarray | None:
+    truth = reference.get("label")
+    return reference.get("target") if truth is None else truth
+
+
+def _reference_proba(reference: Reference, classes: tuple[str, ...]) -> np.ndarray | None:
+    """The reference's `proba_<class>` columns as one (rows, classes) matrix."""
+    if not classes:
+        return None
+    return np.column_stack([numeric(reference.columns[PROBA_PREFIX + c]) for c in classes])
 
 
 def reference_performance(model: MLModelConfig, reference: Reference | None) -> dict[str, float]:
-    """Realized metrics on the reference (its `label`/`target`, `prediction` and `score`)."""
+    """Realized metrics on the reference (its `label`/`target`, `prediction`, `score`/`proba_*`)."""
     if reference is None:
         return {}
-    truth = reference.get("label")
-    if truth is None:
-        truth = reference.get("target")
+    truth = _truth(reference)
     pred = reference.get("prediction")
     if truth is None or pred is None:
         return {}
@@ -55,8 +82,9 @@ def reference_performance(model: MLModelConfig, reference: Reference | None) -> 
     score = np.full(truth.size, np.nan) if score is None else numeric(score)
     if model.task == "regression":
         return regression_metrics(numeric(truth), numeric(pred))
-    return classification_metrics(
-        model.task, as_text(truth), as_text(pred), score, _positive(model)
+    classes = reference_classes(reference) if model.task == "multiclass" else ()
+    return _metrics(
+        model, as_text(truth), as_text(pred), score, _reference_proba(reference, classes), classes
     )
 
 
@@ -64,14 +92,50 @@ def _calibrator(model: MLModelConfig, reference: Reference | None) -> cbpe.Calib
     """CBPE needs a binary model whose reference holds scores and labels; None otherwise."""
     if model.task != "binary" or reference is None:
         return None
-    score, truth = reference.get("score"), reference.get("label")
-    if truth is None:
-        truth = reference.get("target")
+    score, truth = reference.get("score"), _truth(reference)
     if score is None or truth is None:
         return None
     s = numeric(score)
     ok = np.isfinite(s)
     return cbpe.fit_calibrator(s[ok], is_positive(as_text(truth)[ok], _positive(model)))
+
+
+def _multiclass_calibrator(
+    reference: Reference, classes: tuple[str, ...]
+) -> cbpe.MulticlassCalibrator | None:
+    """Per-class calibrators from the reference's labels and `proba_<class>` columns."""
+    truth, scores = _truth(reference), _reference_proba(reference, classes)
+    if truth is None or scores is None:
+        return None
+    text = as_text(truth)
+    ok = np.isfinite(scores).all(axis=1) & is_set(text)
+    if not ok.any():
+        return None
+    return cbpe.fit_multiclass_calibrator(scores[ok], text[ok], classes)
+
+
+def _scored(
+    model: MLModelConfig, reference: Reference | None, frame: Frame, classes: tuple[str, ...]
+) -> cbpe.Scored | None:
+    """The frame's CBPE inputs (calibrated on the reference), None when CBPE does not apply."""
+    if model.task == "binary":
+        calibrator = _calibrator(model, reference)
+        scored = np.isfinite(frame.score)
+        if calibrator is None or not scored.any():
+            return None
+        predicted = is_positive(frame.prediction, _positive(model))
+        proba = calibrator(np.where(scored, frame.score, 0.0))
+        return cbpe.Scored(predicted, proba, frame.score, scored)
+    if model.task != "multiclass" or reference is None or frame.proba is None:
+        return None
+    multi = _multiclass_calibrator(reference, classes)
+    scored = np.isfinite(frame.proba).all(axis=1)
+    if multi is None or not scored.any():
+        return None
+    index = {c: i for i, c in enumerate(classes)}
+    predicted = np.array([index.get(str(p), -1) for p in frame.prediction], dtype=np.int64)
+    proba = multi(np.where(scored[:, None], frame.proba, 0.0))
+    return cbpe.Scored(predicted, proba, frame.proba, scored)
 
 
 def _worse(metric: str, value: float, ref: float | None, tolerance: float) -> bool:
@@ -92,26 +156,29 @@ def evaluate_labelled(
     results: list[MonitorResult],
 ) -> dict[str, Any]:
     """Append performance, estimate and concept-drift results; return the summary's part."""
-    frame = load_frame(store, name, (), since=now - cfg.performance_lookback, with_features=False)
+    classes = reference_classes(reference) if model.task == "multiclass" else ()
+    frame = load_frame(
+        store,
+        name,
+        (),
+        since=now - cfg.performance_lookback,
+        with_features=False,
+        classes=classes,
+    )
     if cfg.window_size:
         count = min(max(math.ceil(frame.size / cfg.window_size), 1), MAX_WINDOWS)
     else:
         count = min(max(math.ceil(cfg.performance_lookback / cfg.window), 1), MAX_WINDOWS)
     windows = split(frame.ts_us, length=cfg.window, size=cfg.window_size, now=now, count=count)
     ref_perf = reference_performance(model, reference)
-    calibrator = _calibrator(model, reference)
+    scored = _scored(model, reference, frame, classes)
     has_label = is_set(frame.label)
-    proba = None
-    scored = np.isfinite(frame.score)
-    if calibrator is not None and scored.any():
-        proba = calibrator(np.where(scored, frame.score, 0.0))
-    predicted = is_positive(frame.prediction, _positive(model)) if model.task == "binary" else None
     latest: dict[str, Any] = {}
     realized: dict[str, Any] = {}
     for window in windows:
         if window.size == 0:
             continue
-        latest = _window(window, frame, has_label, proba, predicted, model, cfg, ref_perf, results)
+        latest = _window(window, frame, has_label, scored, classes, model, cfg, ref_perf, results)
         if "realized" in latest:
             realized = {"window_start": latest["window_start"], **latest["realized"]}
     summary: dict[str, Any] = {
@@ -119,9 +186,7 @@ def evaluate_labelled(
         "latest_realized": realized,
         "reference_performance": ref_perf,
     }
-    summary["concept_drift"] = _concept(
-        frame, has_label, proba, predicted, model, cfg, ref_perf, results
-    )
+    summary["concept_drift"] = _concept(frame, has_label, scored, model, cfg, ref_perf, results)
     return summary
 
 
@@ -129,8 +194,8 @@ def _window(
     window: Window,
     frame: Frame,
     has_label: np.ndarray,
-    proba: np.ndarray | None,
-    predicted: np.ndarray | None,
+    scored: cbpe.Scored | None,
+    classes: tuple[str, ...],
     model: MLModelConfig,
     cfg: MonitorsConfig,
     ref_perf: dict[str, float],
@@ -152,7 +217,12 @@ def _window(
     out: dict[str, Any] = {"window_start": window.start.isoformat(), "label_coverage": coverage}
     if labelled.size >= cfg.min_rows:
         realized = _metrics(
-            model, frame.label[labelled], frame.prediction[labelled], frame.score[labelled]
+            model,
+            frame.label[labelled],
+            frame.prediction[labelled],
+            frame.score[labelled],
+            None if frame.proba is None else frame.proba[labelled],
+            classes,
         )
         for metric, value in realized.items():
             ref = ref_perf.get(metric)
@@ -169,8 +239,8 @@ def _window(
                 )
             )
         out["realized"] = realized
-    if proba is not None and predicted is not None and np.isfinite(frame.score[rows]).all():
-        estimated = cbpe.estimate(predicted[rows], proba[rows], frame.score[rows])
+    if scored is not None and scored.ok[rows].all():
+        estimated = scored.estimate(rows)
         for metric, value in estimated.items():
             ref = ref_perf.get(metric)
             results.append(
@@ -187,7 +257,7 @@ def _window(
             )
         out["estimated"] = estimated
         if "realized" in out:
-            on_labels = cbpe.estimate(predicted[labelled], proba[labelled], frame.score[labelled])
+            on_labels = scored.estimate(labelled)
             for metric, value in out["realized"].items():
                 if metric in on_labels:
                     results.append(
@@ -206,8 +276,7 @@ def _window(
 def _concept(
     frame: Frame,
     has_label: np.ndarray,
-    proba: np.ndarray | None,
-    predicted: np.ndarray | None,
+    scored: cbpe.Scored | None,
     model: MLModelConfig,
     cfg: MonitorsConfig,
     ref_perf: dict[str, float],
@@ -221,16 +290,16 @@ def _concept(
         err = np.abs(numeric(frame.prediction[rows]) - numeric(frame.label[rows]))
         err = err / (ref_perf.get("mae") or np.nanmean(err) or 1.0)
         err = np.nan_to_num(err)
-        expected = None
-    elif model.task == "binary" and predicted is not None:
-        err = predicted[rows] != is_positive(frame.label[rows], _positive(model))
-        ok = proba is not None and bool(np.isfinite(frame.score[rows]).all())
-        expected = (
-            cbpe.expected_error(predicted[rows], proba[rows]) if ok and proba is not None else None
+    elif model.task == "binary":
+        positive = _positive(model)
+        err = is_positive(frame.prediction[rows], positive) != is_positive(
+            frame.label[rows], positive
         )
     else:
         err = frame.prediction[rows].astype(str) != frame.label[rows].astype(str)
-        expected = None
+    expected = None
+    if scored is not None and scored.ok[rows].all():
+        expected = scored.expected_error(rows)
     stream = concept.excess_error(err, expected)
     ph = concept.page_hinkley(stream, delta=cfg.concept_delta, threshold=cfg.concept_threshold)
     ts = frame.ts_us[rows]

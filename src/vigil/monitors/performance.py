@@ -1,12 +1,15 @@
 """Realized performance from labels: the metrics a team already knows, computed with numpy.
 
 Classification: accuracy, precision, recall, F1 (of the positive class for binary models, macro
-averages for multiclass), ROC AUC and log loss when the model logs a positive-class score.
+averages for multiclass), ROC AUC and log loss when the model logs a positive-class score (macro
+one-vs-rest ROC AUC for multiclass models that log per-class probabilities).
 Regression: MAE, RMSE, MAPE (rows whose truth is 0 are left out) and R². A metric that is undefined
 on a window (one class only, no scores) is absent rather than 0, so it never looks like a drop.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import rankdata
@@ -57,10 +60,29 @@ def binary_metrics(
     return {k: v for k, v in out.items() if v is not None}
 
 
-def multiclass_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro-averaged precision, recall and F1 over the classes seen."""
+def multiclass_metrics(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    proba: np.ndarray | None = None,
+    classes: Sequence[str] = (),
+) -> dict[str, float]:
+    """Accuracy and macro-averaged precision, recall and F1 over the classes seen; with `proba`
+    (one column per class of `classes`), the macro one-vs-rest ROC AUC over the classes where it
+    is defined (both present), so it is comparable with CBPE's estimate."""
     if y_true.size == 0:
         return {}
+    out = _confusion_metrics(y_true, y_pred)
+    if proba is not None and classes and np.isfinite(proba).all():
+        truth = y_true.astype(str)
+        aucs = [roc_auc(truth == c, proba[:, j]) for j, c in enumerate(classes)]
+        defined = [a for a in aucs if a is not None]
+        if defined:
+            out["roc_auc"] = float(np.mean(defined))
+    return out
+
+
+def _confusion_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro precision, recall and F1 from the confusion matrix of the classes seen."""
     classes, t = np.unique(np.concatenate([y_true, y_pred]).astype(str), return_inverse=True)
     k = classes.size
     truth, pred = t[: y_true.size], t[y_true.size :]
@@ -109,6 +131,8 @@ def classification_metrics(
     prediction: np.ndarray,
     score: np.ndarray,
     positive: str,
+    proba: np.ndarray | None = None,
+    classes: Sequence[str] = (),
 ) -> dict[str, float]:
     """Dispatch on the task; rows are already restricted to labelled ones."""
     if task == "binary":
@@ -118,4 +142,4 @@ def classification_metrics(
             is_positive(prediction, positive),
             score if has_score else None,
         )
-    return multiclass_metrics(label.astype(str), prediction.astype(str))
+    return multiclass_metrics(label.astype(str), prediction.astype(str), proba, classes)
