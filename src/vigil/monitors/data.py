@@ -238,6 +238,9 @@ def _column_array(chunked: Any) -> np.ndarray:
         return np.asarray(chunked.cast(pa.float64()).to_numpy(zero_copy_only=False))
     if pa.types.is_boolean(chunked.type):
         return np.asarray(chunked.cast(pa.float64()).to_numpy(zero_copy_only=False))
+    if pa.types.is_list(chunked.type) or pa.types.is_fixed_size_list(chunked.type):
+        # Parquet embeddings: lists cannot be cast to text; keep one list (or None) per row.
+        return np.fromiter(chunked.to_pylist(), dtype=object, count=len(chunked))
     values = chunked.cast(pa.string()).to_pylist()
     return np.array(values, dtype=object)
 

@@ -9,25 +9,43 @@ value), so an alert can say what was wrong and where to look:
 - `out_of_range`: numbers outside the reference's [min, max] (flagged above 1 % of the window),
 - `unseen_category`: categories the reference never had,
 - `constant`: a feature with one value in the window that varies in the reference,
+- text features: `type_violation` (not a string), `empty` (blank strings, flagged like `missing`),
+  `length_out_of_range` (character length outside the reference's, flagged like `out_of_range`),
+  `constant`,
+- embedding features: `type_violation` (not an array of numbers), `dimension_mismatch`,
+  `non_finite` (null/NaN/inf components), `zero_vector` (flagged like `missing`) and
+  `norm_out_of_range` (L2 norm outside the reference's, flagged like `out_of_range`),
 - `duplicate_id`: prediction ids logged more than once,
 - `volume`: a closed window whose prediction count is far from the median of the earlier ones.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigil.monitors.data import Column, ColumnType, Frame, Reference, as_text, is_set, numeric
 
 MISSING_TOLERANCE = 0.01
+"""Points a rate (missing, blank text, zero vectors) may exceed the reference's by: some are
+normal, a few more are noise."""
 RANGE_TOLERANCE = 0.01
 """Share of a window outside the reference range before it is flagged: a reference sample's
 extremes are exceeded now and then by chance."""
 CATEGORY_JSON_TYPES = frozenset({"VARCHAR", "BIGINT", "UBIGINT", "BOOLEAN", "DOUBLE"})
+EXAMPLE_CHARS = 200
+"""Longer example values (documents, vectors as JSON) are cut: an example points at a row."""
+VECTOR_CHUNK_ROWS = 4096
+"""Embeddings parsed per pass: bounds the memory of splitting 100k+ vectors into components."""
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
 
 
 @dataclass(slots=True)
@@ -53,6 +71,8 @@ def _examples(
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, str) and len(value) > EXAMPLE_CHARS:
+        return value[:EXAMPLE_CHARS] + "…"
     return value
 
 
@@ -76,44 +96,36 @@ def check_column(
 ) -> list[Issue]:
     """Every per-feature check of one column."""
     present = column.present()
-    issues: list[Issue] = []
     missing = _issue("missing", name, frame, ~present, column.text, limit)
     if reference is not None and reference.size:
-        ref_missing = _missing_rate(reference)
-        missing.reference_value = ref_missing
-        missing.flagged = missing.count > 0 and missing.rate > ref_missing + MISSING_TOLERANCE
-    issues.append(missing)
+        _above_reference(missing, _missing_rate(reference))
+    issues = [missing]
+    if kind == "embedding":
+        return issues + _embedding_checks(name, column, frame, present, reference, limit)
     if kind == "numerical":
         values = column.numeric()
         bad_type = present & np.isnan(values)
         issues.append(_issue("type_violation", name, frame, bad_type, column.text, limit))
         if reference is not None:
-            ref = numeric(reference)
-            ref = ref[np.isfinite(ref)]
-            if ref.size:
-                lo, hi = float(ref.min()), float(ref.max())
-                with np.errstate(invalid="ignore"):
-                    outside = (values < lo) | (values > hi)
-                issue = _issue("out_of_range", name, frame, outside, values, limit)
-                issue.flagged = issue.rate > RANGE_TOLERANCE
-                issue.examples = [{**e, "range": [lo, hi]} for e in issue.examples]
-                issues.append(issue)
+            issues += _out_of_range("out_of_range", name, frame, values, numeric(reference), limit)
         ok = values[np.isfinite(values)]
         distinct = int(np.unique(ok).size) if ok.size else 0
         ref_distinct = _distinct(reference, numeric_kind=True)
-    elif kind == "categorical":
-        bad_type = present & ~np.isin(column.json_type, list(CATEGORY_JSON_TYPES))
-        issues.append(_issue("type_violation", name, frame, bad_type, column.text, limit))
-        good = present & ~bad_type
-        if reference is not None:
+    else:
+        if kind == "categorical":
+            good = present & np.isin(column.json_type, list(CATEGORY_JSON_TYPES))
+        else:  # text: the same strings ingest's schema check asks for
+            good = present & (column.json_type == "VARCHAR")
+        issues.append(_issue("type_violation", name, frame, present & ~good, column.text, limit))
+        if kind == "categorical" and reference is not None:
             known = as_text(reference)
             known = known[is_set(known)]
             unseen = good & ~np.isin(column.text.astype(str), known.astype(str))
             issues.append(_issue("unseen_category", name, frame, unseen, column.text, limit))
-        distinct = int(np.unique(column.text[good].astype(str)).size) if good.any() else 0
+        elif kind == "text":
+            issues += _text_checks(name, column.text, good, frame, reference, limit)
+        distinct = _count_distinct(column.text[good])
         ref_distinct = _distinct(reference, numeric_kind=False)
-    else:
-        return issues
     if present.sum() >= min_rows and distinct == 1 and ref_distinct > 1:
         issues.append(
             Issue("constant", name, 1, 1.0, True, [{"value": _plain(column.text[present][0])}])
@@ -121,6 +133,52 @@ def check_column(
     else:
         issues.append(Issue("constant", name, 0, 0.0, False))
     return issues
+
+
+def _above_reference(issue: Issue, reference_rate: float | None) -> None:
+    """Flag a rate only past the reference's own (0 when unknown) plus MISSING_TOLERANCE."""
+    issue.reference_value = reference_rate
+    limit = (reference_rate or 0.0) + MISSING_TOLERANCE
+    issue.flagged = issue.count > 0 and issue.rate > limit
+
+
+def _out_of_range(
+    check: str,
+    feature: str,
+    frame: Frame,
+    measured: np.ndarray,
+    reference: np.ndarray,
+    limit: int,
+    *,
+    shown: np.ndarray | None = None,
+    measure: str = "value",
+) -> list[Issue]:
+    """Rows whose measure (NaN: not measured) lies outside the reference's finite [min, max].
+
+    Examples show `shown` (default: the measure itself) with the measure under `measure`.
+    """
+    ref = reference[np.isfinite(reference)]
+    if not ref.size:
+        return []
+    lo, hi = float(ref.min()), float(ref.max())
+    with np.errstate(invalid="ignore"):
+        outside = (measured < lo) | (measured > hi)
+    issue = _issue(check, feature, frame, outside, measured if shown is None else shown, limit)
+    issue.flagged = issue.rate > RANGE_TOLERANCE
+    for example, row in zip(issue.examples, np.flatnonzero(outside), strict=False):
+        example[measure] = _plain(measured[row])
+        example["range"] = [lo, hi]
+    return [issue]
+
+
+def _strings(values: np.ndarray) -> Any:
+    """An Arrow string array of object values (None stays null), for vectorised text work."""
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _count_distinct(values: np.ndarray) -> int:
+    """Distinct values as text; Arrow hashes long texts without a fixed-width numpy copy."""
+    return int(pc.count_distinct(_strings(values)).as_py()) if values.size else 0
 
 
 def _missing_rate(reference: np.ndarray) -> float:
@@ -136,7 +194,172 @@ def _distinct(reference: np.ndarray | None, *, numeric_kind: bool) -> int:
         ref = numeric(reference)
         return int(np.unique(ref[np.isfinite(ref)]).size)
     ref = as_text(reference)
-    return int(np.unique(ref[is_set(ref)].astype(str)).size)
+    return _count_distinct(ref[is_set(ref)])
+
+
+def _text_shape(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per value: character length (NaN outside `rows` and for blank strings, which `empty`
+    counts instead) and whether it is blank (empty or whitespace only)."""
+    lengths = np.full(values.size, np.nan)
+    blank = np.zeros(values.size, dtype=bool)
+    if rows.any():
+        strings = _strings(values[rows])
+        is_blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(strings)), 0)
+        is_blank = np.asarray(is_blank.to_numpy(zero_copy_only=False), dtype=bool)
+        chars = np.asarray(pc.utf8_length(strings).to_numpy(zero_copy_only=False), np.float64)
+        blank[rows] = is_blank
+        lengths[rows] = np.where(is_blank, np.nan, chars)
+    return lengths, blank
+
+
+def _text_checks(
+    name: str,
+    text: np.ndarray,
+    good: np.ndarray,
+    frame: Frame,
+    reference: np.ndarray | None,
+    limit: int,
+) -> list[Issue]:
+    """`empty` and `length_out_of_range` of a text column's strings (rows `good`)."""
+    lengths, blank = _text_shape(text, good)
+    empty = _issue("empty", name, frame, blank, text, limit)
+    if reference is None or not reference.size:
+        _above_reference(empty, None)
+        return [empty]
+    ref_text = as_text(reference)
+    ref_lengths, ref_blank = _text_shape(ref_text, is_set(ref_text))
+    _above_reference(empty, float(ref_blank.mean()))
+    out_of_range = _out_of_range(
+        "length_out_of_range",
+        name,
+        frame,
+        lengths,
+        ref_lengths,
+        limit,
+        shown=text,
+        measure="length",
+    )
+    return [empty, *out_of_range]
+
+
+@dataclass(slots=True)
+class _Vectors:
+    """What parsing an embedding column found, per row."""
+
+    valid: np.ndarray
+    """A JSON array of numbers (null, NaN or inf components allowed: `finite` tells)."""
+    dims: np.ndarray
+    """Number of components (0 unless valid)."""
+    finite: np.ndarray
+    """Valid, and every component a finite number."""
+    norms: np.ndarray
+    """L2 norm where finite, else NaN."""
+
+    @property
+    def common_dimension(self) -> int | None:
+        dims = self.dims[self.valid]
+        return int(np.bincount(dims).argmax()) if dims.size else None
+
+
+def _vectors(texts: np.ndarray, rows: np.ndarray) -> _Vectors:
+    """Parse the JSON arrays at `rows` of `texts` with Arrow string kernels, a chunk at a time:
+    no Python work per component, and memory bounded by VECTOR_CHUNK_ROWS."""
+    n = texts.size
+    out = _Vectors(np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, bool), np.full(n, np.nan))
+    where = np.flatnonzero(rows)
+    for start in range(0, where.size, VECTOR_CHUNK_ROWS):
+        at = where[start : start + VECTOR_CHUNK_ROWS]
+        strings = pc.utf8_trim_whitespace(_strings(texts[at]))
+        bracketed = pc.and_(pc.starts_with(strings, "["), pc.ends_with(strings, "]"))
+        parts = pc.split_pattern(pc.utf8_slice_codeunits(strings, 1, -1), ",")
+        offsets = np.asarray(parts.offsets, np.int64)  # every row has an item ("" for `[]`)
+        values, known = _components(pc.utf8_trim_whitespace(pc.list_flatten(parts)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            squares = np.add.reduceat(values * values, offsets[:-1])
+        valid = np.asarray(bracketed.to_numpy(zero_copy_only=False), bool)
+        valid &= ~np.logical_or.reduceat(~known, offsets[:-1])
+        finite = valid & ~np.logical_or.reduceat(~np.isfinite(values), offsets[:-1])
+        out.valid[at] = valid
+        out.dims[at] = np.where(valid, np.diff(offsets), 0)
+        out.finite[at] = finite
+        out.norms[at] = np.where(finite, np.sqrt(squares), np.nan)
+    return out
+
+
+def _components(items: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each component as a float (NaN for null) and whether it is a number or null at all.
+
+    A plain cast comes first (every component a number: the usual case); the JSON-number regex,
+    a few times slower, runs only on a chunk the cast rejects (nulls, strings, nested values).
+    """
+    try:
+        values = pc.cast(items, pa.float64())
+        known = np.ones(len(items), dtype=bool)
+    except pa.ArrowInvalid:
+        number = pc.match_substring_regex(items, _JSON_NUMBER)
+        values = pc.cast(pc.if_else(number, items, pa.scalar(None, pa.string())), pa.float64())
+        known = pc.or_(number, pc.equal(items, "null")).to_numpy(zero_copy_only=False)
+    return np.asarray(values.to_numpy(zero_copy_only=False), np.float64), known
+
+
+_REFERENCE_VECTORS: dict[int, tuple[weakref.ref[np.ndarray], _Vectors]] = {}
+"""Parsed reference embeddings by array identity: a run checks every window against one reference,
+which would otherwise be parsed again for each."""
+
+
+def _reference_vectors(values: np.ndarray) -> _Vectors:
+    """A reference embedding column: JSON text from CSV, lists from Parquet."""
+    cached = _REFERENCE_VECTORS.get(id(values))
+    if cached is not None and cached[0]() is values:
+        return cached[1]
+    texts = np.array(
+        [
+            v if v is None or isinstance(v, str) else orjson.dumps(v, option=_NUMPY).decode()
+            for v in values
+        ],
+        dtype=object,
+    )
+    vectors = _vectors(texts, is_set(texts))
+    for key in [k for k, (ref, _) in _REFERENCE_VECTORS.items() if ref() is None]:
+        _REFERENCE_VECTORS.pop(key, None)
+    _REFERENCE_VECTORS[id(values)] = (weakref.ref(values), vectors)
+    return vectors
+
+
+def _embedding_checks(
+    name: str,
+    column: Column,
+    frame: Frame,
+    present: np.ndarray,
+    reference: np.ndarray | None,
+    limit: int,
+) -> list[Issue]:
+    """Type, dimension, non-finite, zero and norm checks of an embedding column.
+
+    The expected dimension is the reference's most common one, else the window's: one odd
+    vector among many is the problem, not the majority.
+    """
+    text = column.text
+    vectors = _vectors(text, present & (column.json_type == "ARRAY"))
+    ref = _reference_vectors(reference) if reference is not None and reference.size else None
+    expected = ref.common_dimension if ref is not None else None
+    if expected is None:
+        expected = vectors.common_dimension
+    issues = [_issue("type_violation", name, frame, present & ~vectors.valid, text, limit)]
+    mismatch = vectors.valid & (vectors.dims != expected)
+    dimension = _issue("dimension_mismatch", name, frame, mismatch, vectors.dims, limit)
+    dimension.reference_value = expected
+    issues.append(dimension)
+    issues.append(_issue("non_finite", name, frame, vectors.valid & ~vectors.finite, text, limit))
+    zero = _issue("zero_vector", name, frame, vectors.norms == 0, text, limit)
+    _above_reference(zero, float(np.mean(ref.norms == 0)) if ref is not None else None)
+    issues.append(zero)
+    if ref is not None:
+        comparable = vectors.finite & ~mismatch & (vectors.norms > 0)
+        ref_norms = ref.norms[(ref.dims == expected) & (ref.norms > 0)]
+        norms = np.where(comparable, vectors.norms, np.nan)
+        issues += _out_of_range("norm_out_of_range", name, frame, norms, ref_norms, limit)
+    return issues
 
 
 def check_rows(frame: Frame, limit: int) -> list[Issue]:
