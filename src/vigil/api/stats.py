@@ -18,11 +18,11 @@ from starlette.responses import Response
 
 from vigil.api.auth import require_admin
 from vigil.api.errors import APIError, json_response
+from vigil.api.stats_cache import StatsCache
 from vigil.api.stats_queries import (
     GROUP_COLUMNS,
     StatsQuery,
     build_comparison_sql,
-    build_sql,
     iso,
     measures,
     shape_series,
@@ -107,6 +107,14 @@ def _query(
     return StatsQuery(start, end, width, dims, filters)
 
 
+def _cache(request: Request) -> StatsCache:
+    state = request.app.state.vigil
+    cache: StatsCache | None = state.stats_cache
+    if cache is None or cache.store is not state.store:
+        cache = state.stats_cache = StatsCache(state.store)
+    return cache
+
+
 async def _fetch(request: Request, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     store = request.app.state.vigil.store
     rows: list[tuple[Any, ...]] = await asyncio.to_thread(store.fetch, sql, params)
@@ -132,7 +140,7 @@ async def stats(
     provider, deployment, key, team, source.
     """
     q = _query(request, since, until, bucket, group_by)
-    rows = await _fetch(request, *build_sql(q))
+    rows = await asyncio.to_thread(_cache(request).rows, q)
     return json_response(
         {
             "since": iso(q.since),

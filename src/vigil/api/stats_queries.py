@@ -179,6 +179,17 @@ def _columns(cols: Sequence[Sequence[Any]], seconds: list[float]) -> dict[str, A
     }
 
 
+def bounds_us(q: StatsQuery) -> tuple[int, int, int]:
+    """The bucket width (0: one bucket) and the range, in epoch microseconds."""
+    width = _micros(q.bucket) if q.bucket else 0
+    return width, _micros(_naive(q.since) - EPOCH), _micros(_naive(q.until) - EPOCH)
+
+
+def at_us(epoch_us: int) -> datetime:
+    """Epoch microseconds -> aware UTC datetime."""
+    return EPOCH_UTC + timedelta(microseconds=epoch_us)
+
+
 def shape_series(q: StatsQuery, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
     """Rows ordered by group then bucket -> one columnar series per group.
 
@@ -187,9 +198,7 @@ def shape_series(q: StatsQuery, rows: Sequence[Sequence[Any]]) -> list[dict[str,
     per day at 1-minute buckets for 6 models).
     """
     n_dims = len(q.group_by)
-    width = _micros(q.bucket) if q.bucket else 0
-    since_us = _micros(_naive(q.since) - EPOCH)
-    until_us = _micros(_naive(q.until) - EPOCH)
+    width, since_us, until_us = bounds_us(q)
     bounds = [i for i in range(1, len(rows)) if rows[i][:n_dims] != rows[i - 1][:n_dims]]
     series: list[dict[str, Any]] = []
     for a, b in zip([0, *bounds], [*bounds, len(rows)], strict=True):
@@ -203,7 +212,7 @@ def shape_series(q: StatsQuery, rows: Sequence[Sequence[Any]]) -> list[dict[str,
             starts, ends = [since_us], [until_us]
         seconds = [(e - s) / 1e6 for s, e in zip(starts, ends, strict=True)]
         group = dict(zip(q.group_by, rows[a][:n_dims], strict=True))
-        ts = [iso(EPOCH_UTC + timedelta(microseconds=s)) for s in starts]
+        ts = [iso(at_us(s)) for s in starts]
         series.append({"group": group, "ts": ts, **_columns(cols[n_dims + 1 :], seconds)})
     return series
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeAlias
 
 from vigil.records import Record
+from vigil.store.changes import ChangeLog
 
 
 class StoreError(Exception):
@@ -23,6 +24,8 @@ PreparedBatch: TypeAlias = list[tuple[type[Record], Any]]
 
 class Store(Protocol):
     schema_version: int
+    changes: ChangeLog
+    """What each commit and deletion touched, for caches of time-bucketed results."""
 
     def prepare(self, batches: Mapping[type[Record], Sequence[Record]]) -> PreparedBatch:
         """Convert records for insertion; pure CPU work, no store access (any thread)."""

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.compute as pc
 
 from vigil.records import Record, columns
 from vigil.store.arrow import to_arrow
 from vigil.store.base import PreparedBatch, StoreError
+from vigil.store.changes import ALL_TIME, ChangeLog
 from vigil.store.migrations import LATEST_VERSION, META_DDL, pending
 
 _RETENTION_TABLES = frozenset(
@@ -53,6 +55,7 @@ class DuckDBStore:
 
     def __init__(self, path: str | Path, *, target_version: int = LATEST_VERSION) -> None:
         self.path = str(path)
+        self.changes = ChangeLog()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -129,6 +132,9 @@ class DuckDBStore:
             except duckdb.Error as exc:
                 cur.execute("ROLLBACK")
                 raise StoreError(f"write failed: {exc}") from exc
+        for record_type, table in tables:
+            low = pc.min(table.column("ts")).value
+            self.changes.note(record_type.TABLE, ALL_TIME if low is None else low)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self._lock:
@@ -141,6 +147,7 @@ class DuckDBStore:
             row = self._writer.execute(
                 f"DELETE FROM {_quote(table)} WHERE ts < ?", [_naive_utc(cutoff)]
             ).fetchone()
+        self.changes.note(table, ALL_TIME)
         return int(row[0]) if row else 0
 
     # -- reads (any thread) ---------------------------------------------------------------------
