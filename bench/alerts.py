@@ -39,6 +39,7 @@ from vigil.alerts.config import CALL_SIGNALS, AlertRule
 from vigil.alerts.service import AlertService
 from vigil.alerts.signals import MONITOR_SQL, Sources, _label_set, _naive, call_sql
 from vigil.config import VigilConfig
+from vigil.gctune import tune_gc
 from vigil.metrics import VigilMetrics
 from vigil.pipeline import WritePipeline
 from vigil.store import open_store
@@ -133,6 +134,7 @@ async def run(args: argparse.Namespace, path: Path) -> None:
     service = AlertService(store, pipeline.run_exclusive, lambda: cfg, sources, lambda: start)
     try:
         await service.start()
+        tune_gc()  # as `vigil serve` does once started
         started = time.perf_counter()
         first = await service.cycle(start)
         first_s = time.perf_counter() - started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.console import Console
 from vigil.app import create_app
 from vigil.config import ConfigError, ConfigManager
 from vigil.gateway.fastpath import GatewayFastPath
+from vigil.gctune import tune_gc
 from vigil.jsonlog import configure_logging
 from vigil.store import StoreError, open_store
 
@@ -59,6 +61,10 @@ class GracefulServer(uvicorn.Server):
         finally:
             for sig, handler in originals.items():
                 signal.signal(sig, handler)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        tune_gc()  # once the app has built its long-lived state
 
 
 def uvicorn_config(app: FastAPI | GatewayFastPath, host: str, port: int) -> uvicorn.Config:
