@@ -140,6 +140,10 @@ def test_drill_down_model_call_trace(env: UIEnv, browser: Any) -> None:
     tab.wait_ready()
     assert page.url.startswith(f"{env.url}/llm/{TRACE_MODEL}")
     page.locator("#calls tbody tr").first.wait_for()
+    page.locator('#calls a[href^="#call-"]').first.click()
+    page.locator("#call-detail").wait_for()
+    detail = page.locator("#call-json").inner_text()
+    assert '"request_body": {' in detail and '"messages"' in detail  # captured, shown parsed
     tab.shot("llm-model")
     page.locator("#calls a", has_text="view trace").first.click()
     tab.wait_ready()

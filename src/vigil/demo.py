@@ -56,6 +56,7 @@ def demo_config(data_dir: Path, port: int, sim: SimServer, reference: Path) -> d
         "providers": providers,
         "models": models,
         "keys": [{"alias": "demo", "key": "env:VIGIL_DEMO_KEY", "team": "demo"}],
+        "capture": {"enabled": True},  # simulated traffic: safe to keep, and shows the feature
         "ml_models": {
             MODEL: {
                 "task": "binary",

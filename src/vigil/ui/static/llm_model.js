@@ -28,6 +28,10 @@
         ev.preventDefault();
         const call = await V.api("/api/v1/calls/" + encodeURIComponent(a.getAttribute("href").slice(6)));
         document.getElementById("call-detail").hidden = false;
+        for (const body of ["request_body", "response_body"]) {
+          // captured bodies are JSON text (possibly cut short): show them parsed when they parse
+          try { if (call[body]) call[body] = JSON.parse(call[body]); } catch { /* keep the text */ }
+        }
         document.getElementById("call-json").textContent = JSON.stringify(call, null, 2);
       });
     }
