@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import orjson
 
 from vigil.config.sections import DriftOverride, MLModelConfig, MonitorsConfig
 from vigil.monitors import drift, multivariate
@@ -29,25 +29,76 @@ from vigil.monitors.data import (
     schema_of,
 )
 from vigil.monitors.labelled import evaluate_labelled
-from vigil.monitors.quality import check_volume, check_window
+from vigil.monitors.quality import (
+    Vectors,
+    check_volume,
+    check_window,
+    column_vectors,
+    embedding_vectors,
+    is_array,
+)
 from vigil.monitors.results import OUTPUT_FEATURE, MonitorResult, MonitorRun, Outcome
 from vigil.monitors.windows import Window, split, to_us
 from vigil.store.base import Store
 
 
 def _current_values(column: Column, kind: ColumnType) -> np.ndarray:
-    """A window's feature as the drift API wants it: floats (NaN missing) or objects (None)."""
+    """A window's feature as the drift API wants it: floats (NaN missing) or objects (None).
+
+    Embeddings stay JSON text (None where not an array), parsed by `embedding_vectors`; text
+    keeps only strings, as a number logged for a text feature is a type violation, not text.
+    """
     if kind == "numerical":
         return column.numeric()
     if kind == "embedding":
-        return np.array([orjson.loads(t) if t else None for t in column.text], dtype=object)
+        return _only(column, is_array(column))
+    if kind == "text":
+        return _only(column, column.json_type == "VARCHAR")
     return column.text
+
+
+def _only(column: Column, keep: np.ndarray) -> np.ndarray:
+    values = column.text.copy()
+    values[~keep] = None
+    return values
 
 
 def _reference_values(values: np.ndarray, kind: ColumnType) -> np.ndarray:
     if kind == "numerical":
         return values.astype(np.float64) if values.dtype.kind in "fiub" else values
+    if kind == "embedding":
+        return values  # the cached reference's own array: its parsed vectors are cached with it
     return as_text(values)
+
+
+def _embedding_drift(
+    baseline: Vectors, current: Vectors, name: str, override: DriftOverride | None
+) -> drift.DriftResult:
+    """Domain-classifier drift between the finite vectors of the baseline's dimension.
+
+    Other rows (not arrays, wrong dimension, null components) are already data-quality issues;
+    they count as missing here, so a few bad rows do not void the test. The classifier sees the
+    parsers' samples; the sizes reported are the rows compared and left out on each side.
+    """
+    dimension = baseline.common_dimension
+    if dimension is None:
+        raise ValueError(f"column {name!r}: no vectors in the baseline data")
+    result = drift.column_drift(
+        baseline.sample(dimension),
+        current.sample(dimension),
+        "embedding",
+        column=name,
+        method=override.method if override else None,
+        threshold=override.threshold if override else None,
+    )
+    ref_size, cur_size = baseline.usable(dimension), current.usable(dimension)
+    return replace(
+        result,
+        reference_size=ref_size,
+        current_size=cur_size,
+        reference_missing=baseline.dims.size - ref_size,
+        current_missing=current.dims.size - cur_size,
+    )
 
 
 def _baselines(
@@ -94,15 +145,20 @@ def _drift_results(
         if name not in baseline or name not in current.features:
             continue
         override = overrides.get(name)
+        column = current.features[name]
         try:
-            r = drift.column_drift(
-                baseline[name],
-                _current_values(current.features[name], kind),
-                kind,
-                column=name,
-                method=override.method if override else None,
-                threshold=override.threshold if override else None,
-            )
+            if kind == "embedding":
+                ref = embedding_vectors(baseline[name])
+                r = _embedding_drift(ref, column_vectors(column), name, override)
+            else:
+                r = drift.column_drift(
+                    baseline[name],
+                    _current_values(column, kind),
+                    kind,
+                    column=name,
+                    method=override.method if override else None,
+                    threshold=override.threshold if override else None,
+                )
         except ValueError as exc:  # a column with no values on one side: nothing to compare
             out.append(
                 _window_result(window, "data_drift", feature=name, details={"skipped": str(exc)})

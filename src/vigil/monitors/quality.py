@@ -22,7 +22,7 @@ value), so an alert can say what was wrong and where to look:
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigil.monitors.data import Column, ColumnType, Frame, Reference, as_text, is_set, numeric
+from vigil.monitors.multivariate import MAX_CLASSIFIER_ROWS
 
 MISSING_TOLERANCE = 0.01
 """Points a rate (missing, blank text, zero vectors) may exceed the reference's by: some are
@@ -44,6 +45,8 @@ EXAMPLE_CHARS = 200
 """Longer example values (documents, vectors as JSON) are cut: an example points at a row."""
 VECTOR_CHUNK_ROWS = 4096
 """Embeddings parsed per pass: bounds the memory of splitting 100k+ vectors into components."""
+VECTOR_SAMPLE_ROWS = MAX_CLASSIFIER_ROWS
+"""Vectors kept per dimension for drift: the domain classifier uses no more per side."""
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
 
@@ -243,8 +246,8 @@ def _text_checks(
 
 
 @dataclass(slots=True)
-class _Vectors:
-    """What parsing an embedding column found, per row."""
+class Vectors:
+    """What parsing an embedding column found, per row, and a random sample of its vectors."""
 
     valid: np.ndarray
     """A JSON array of numbers (null, NaN or inf components allowed: `finite` tells)."""
@@ -254,19 +257,35 @@ class _Vectors:
     """Valid, and every component a finite number."""
     norms: np.ndarray
     """L2 norm where finite, else NaN."""
+    samples: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    """Per dimension, up to VECTOR_SAMPLE_ROWS finite vectors (row blocks): what drift compares,
+    kept while parsing so a large window is never held as one float matrix."""
 
     @property
     def common_dimension(self) -> int | None:
         dims = self.dims[self.valid]
         return int(np.bincount(dims).argmax()) if dims.size else None
 
+    def usable(self, dimension: int) -> int:
+        """Rows that are finite vectors of `dimension`."""
+        return int(np.count_nonzero(self.finite & (self.dims == dimension)))
 
-def _vectors(texts: np.ndarray, rows: np.ndarray) -> _Vectors:
+    def sample(self, dimension: int) -> np.ndarray:
+        """The kept finite vectors of `dimension` as a (rows, dimension) matrix."""
+        blocks = self.samples.get(dimension)
+        return np.vstack(blocks) if blocks else np.empty((0, dimension))
+
+
+def _vectors(texts: np.ndarray, rows: np.ndarray) -> Vectors:
     """Parse the JSON arrays at `rows` of `texts` with Arrow string kernels, a chunk at a time:
-    no Python work per component, and memory bounded by VECTOR_CHUNK_ROWS."""
+    no Python work per component, and memory bounded by VECTOR_CHUNK_ROWS.
+
+    Rows are parsed in a seeded random order, so the first VECTOR_SAMPLE_ROWS finite vectors of
+    each dimension kept on the way are a uniform sample of the column.
+    """
     n = texts.size
-    out = _Vectors(np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, bool), np.full(n, np.nan))
-    where = np.flatnonzero(rows)
+    out = Vectors(np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, bool), np.full(n, np.nan))
+    where = np.random.default_rng(0).permutation(np.flatnonzero(rows))
     for start in range(0, where.size, VECTOR_CHUNK_ROWS):
         at = where[start : start + VECTOR_CHUNK_ROWS]
         strings = pc.utf8_trim_whitespace(_strings(texts[at]))
@@ -279,11 +298,28 @@ def _vectors(texts: np.ndarray, rows: np.ndarray) -> _Vectors:
         valid = np.asarray(bracketed.to_numpy(zero_copy_only=False), bool)
         valid &= ~np.logical_or.reduceat(~known, offsets[:-1])
         finite = valid & ~np.logical_or.reduceat(~np.isfinite(values), offsets[:-1])
+        dims = np.where(valid, np.diff(offsets), 0)
         out.valid[at] = valid
-        out.dims[at] = np.where(valid, np.diff(offsets), 0)
+        out.dims[at] = dims
         out.finite[at] = finite
         out.norms[at] = np.where(finite, np.sqrt(squares), np.nan)
+        _keep_sample(out.samples, values, offsets, dims, finite)
     return out
+
+
+def _keep_sample(
+    samples: dict[int, list[np.ndarray]],
+    values: np.ndarray,
+    offsets: np.ndarray,
+    dims: np.ndarray,
+    finite: np.ndarray,
+) -> None:
+    """Add a chunk's finite vectors to `samples` until each dimension has VECTOR_SAMPLE_ROWS."""
+    for dim in np.unique(dims[finite]).tolist():
+        room = VECTOR_SAMPLE_ROWS - sum(len(b) for b in samples.get(dim, []))
+        rows = np.flatnonzero(finite & (dims == dim))[:room]
+        if rows.size:
+            samples.setdefault(dim, []).append(values[offsets[rows][:, None] + np.arange(dim)])
 
 
 def _components(items: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -302,28 +338,48 @@ def _components(items: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(values.to_numpy(zero_copy_only=False), np.float64), known
 
 
-_REFERENCE_VECTORS: dict[int, tuple[weakref.ref[np.ndarray], _Vectors]] = {}
-"""Parsed reference embeddings by array identity: a run checks every window against one reference,
-which would otherwise be parsed again for each."""
+_PARSED: dict[tuple[str, int], tuple[weakref.ref[np.ndarray], Vectors]] = {}
+"""Parsed embedding columns by array identity: a run checks every window against one reference,
+and drift and the quality checks read the same window column; each is parsed once."""
 
 
-def _reference_vectors(values: np.ndarray) -> _Vectors:
-    """A reference embedding column: JSON text from CSV, lists from Parquet."""
-    cached = _REFERENCE_VECTORS.get(id(values))
+def _cached(kind: str, values: np.ndarray, parse: Callable[[], Vectors]) -> Vectors:
+    key = (kind, id(values))
+    cached = _PARSED.get(key)
     if cached is not None and cached[0]() is values:
         return cached[1]
-    texts = np.array(
-        [
-            v if v is None or isinstance(v, str) else orjson.dumps(v, option=_NUMPY).decode()
-            for v in values
-        ],
-        dtype=object,
-    )
-    vectors = _vectors(texts, is_set(texts))
-    for key in [k for k, (ref, _) in _REFERENCE_VECTORS.items() if ref() is None]:
-        _REFERENCE_VECTORS.pop(key, None)
-    _REFERENCE_VECTORS[id(values)] = (weakref.ref(values), vectors)
+    vectors = parse()
+    for dead in [k for k, (ref, _) in _PARSED.items() if ref() is None]:
+        _PARSED.pop(dead, None)
+    _PARSED[key] = (weakref.ref(values), vectors)
     return vectors
+
+
+def embedding_vectors(values: np.ndarray) -> Vectors:
+    """A reference or baseline embedding column: JSON text (CSV), lists (Parquet) or None."""
+
+    def parse() -> Vectors:
+        texts = np.array(
+            [
+                v if v is None or isinstance(v, str) else orjson.dumps(v, option=_NUMPY).decode()
+                for v in values
+            ],
+            dtype=object,
+        )
+        return _vectors(texts, is_set(texts))
+
+    return _cached("values", values, parse)
+
+
+def column_vectors(column: Column) -> Vectors:
+    """A window's embedding feature; only values stored as JSON arrays are parsed."""
+    return _cached("column", column.text, lambda: _vectors(column.text, is_array(column)))
+
+
+def is_array(column: Column) -> np.ndarray:
+    """Rows whose value is stored as a JSON array (anything else is a type violation)."""
+    arrays: np.ndarray = column.json_type == "ARRAY"
+    return arrays
 
 
 def _embedding_checks(
@@ -340,8 +396,8 @@ def _embedding_checks(
     vector among many is the problem, not the majority.
     """
     text = column.text
-    vectors = _vectors(text, present & (column.json_type == "ARRAY"))
-    ref = _reference_vectors(reference) if reference is not None and reference.size else None
+    vectors = column_vectors(column)
+    ref = embedding_vectors(reference) if reference is not None and reference.size else None
     expected = ref.common_dimension if ref is not None else None
     if expected is None:
         expected = vectors.common_dimension
