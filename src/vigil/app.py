@@ -46,6 +46,7 @@ from vigil.metrics import VigilMetrics
 from vigil.metrics.exposition import router as metrics_router
 from vigil.monitors.scheduler import monitor_loop
 from vigil.pipeline import WritePipeline
+from vigil.probes import probe_loop
 from vigil.reports.schedule import report_loop
 from vigil.store import Store, open_store
 from vigil.store.retention import retention_loop, retention_periods
@@ -64,6 +65,8 @@ class VigilState:
     store: Store | None = None
     pipeline: WritePipeline | None = None  # set during start-up, before any request
     gateway: Gateway | None = None
+    stats_cache: Any = None
+    """`vigil.api.stats_cache.StatsCache`, made on the first stats request."""
 
     @property
     def config(self) -> VigilConfig:
@@ -118,6 +121,7 @@ BACKGROUND_JOBS: list[Callable[[VigilState], Coroutine[Any, Any, None]]] = [
     monitor_loop,
     alert_loop,
     report_loop,
+    probe_loop,
 ]
 """Started after the store and pipeline are up, cancelled before they shut down."""
 

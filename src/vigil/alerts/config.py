@@ -33,6 +33,12 @@ CALL_SIGNALS = (
 )
 """Signals computed from stored LLM calls (`llm_calls`) with `vigil.api.stats_queries.MEASURES`."""
 
+PROBE_SIGNALS = {"probe_success": "success", "probe_latency": "duration_s"}
+"""Synthetic probe signals -> the metric of their stored results they read by default
+(`probe_latency` reads `ttft_s` with `metric: ttft_s`)."""
+PROBE_LATENCY_METRICS = ("duration_s", "ttft_s")
+PROBE_LABELS = ("probe", "model")
+
 MONITOR_SIGNALS = {
     "drift_score": ("data_drift", "output_drift"),
     "drift_share": ("dataset_drift",),
@@ -41,8 +47,9 @@ MONITOR_SIGNALS = {
     "data_quality_issues": ("data_quality",),
     "llm_quality": ("llm_quality",),
     "business_metric": ("business",),
+    **dict.fromkeys(PROBE_SIGNALS, ("probe",)),
 }
-"""Signals read from `monitor_results` -> the monitors that write them."""
+"""Signals read from `monitor_results` -> the monitors (or probes) that write them."""
 
 OTHER_SIGNALS = ("budget_used", "model_versions", "config_reloads")
 SIGNALS = (*CALL_SIGNALS, *MONITOR_SIGNALS, *OTHER_SIGNALS)
@@ -65,6 +72,8 @@ Signal = Literal[
     "data_quality_issues",
     "llm_quality",
     "business_metric",
+    "probe_success",
+    "probe_latency",
     "budget_used",
     "model_versions",
     "config_reloads",
@@ -75,6 +84,7 @@ MONITOR_LABELS = ("model", "feature", "metric")
 SIGNAL_LABELS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(CALL_SIGNALS, CALL_LABELS),
     **dict.fromkeys(MONITOR_SIGNALS, MONITOR_LABELS),
+    **dict.fromkeys(PROBE_SIGNALS, PROBE_LABELS),
     "budget_used": ("key", "team"),
     "model_versions": ("model",),
     "config_reloads": (),
@@ -161,7 +171,10 @@ class AlertRule(_Model):
     )
     window: Duration = Field(default=parse_duration("5m"), description="Look-back window.")
     aggregation: Literal["last", "avg", "max", "min"] = Field(
-        default="last", description="For monitor signals: how results in the window combine."
+        default="last",
+        description="For monitor and probe signals: how results in the window combine "
+        "(`probe_success` defaults to `avg`, the share of successful runs).",
+        json_schema_extra={"doc_default": "last (avg for probe_success)"},
     )
     op: Op = Field(default=">", description="Comparison of the value with the threshold.")
     threshold: float = Field(description="The alert condition is `value <op> threshold`.")
@@ -184,6 +197,14 @@ class AlertRule(_Model):
     )
     enabled: bool = Field(default=True, description="Evaluate this rule.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _probe_success_averages(cls, data: Any) -> Any:
+        """`probe_success` means the success ratio of the window unless told otherwise."""
+        if isinstance(data, dict) and data.get("signal") == "probe_success":
+            return {"aggregation": "avg", **data}
+        return data
+
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
@@ -204,7 +225,17 @@ class AlertRule(_Model):
         needs_metric = ("performance", "estimated_performance", "llm_quality", "business_metric")
         if self.signal in needs_metric and not self.metric:
             raise ValueError(f"metric is required for signal {self.signal}")
+        if self.signal == "probe_success" and self.metric is not None:
+            raise ValueError("metric does not apply to signal probe_success")
+        if self.signal == "probe_latency" and self.metric not in (None, *PROBE_LATENCY_METRICS):
+            allowed = " or ".join(PROBE_LATENCY_METRICS)
+            raise ValueError(f"metric of signal probe_latency is {allowed}, not {self.metric!r}")
         return self
+
+    @property
+    def probe_metric(self) -> str:
+        """For probe signals: the metric of the stored probe results this rule reads."""
+        return self.metric or PROBE_SIGNALS[self.signal]
 
     @property
     def dimensions(self) -> tuple[str, ...]:

@@ -5,7 +5,8 @@ call rules with the same window share ONE query: `GROUP BY GROUPING SETS` over e
 rules need (their `group_by` plus their filter labels), so 1,000 rules cost a handful of scans.
 A filter on label L is applied to the rows of the set that includes L; since L is then fixed, that
 row is exactly the rule's group restricted to the filter, percentiles included.
-Monitor signals read the newest results in `monitor_results` the same way (one query per window).
+Monitor and probe signals read the newest results in `monitor_results` the same way (one query per
+window for both).
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vigil.alerts.config import CALL_LABELS, CALL_SIGNALS, MONITOR_SIGNALS, AlertRule
+from vigil.alerts.config import (
+    CALL_LABELS,
+    CALL_SIGNALS,
+    MONITOR_SIGNALS,
+    PROBE_SIGNALS,
+    AlertRule,
+)
 from vigil.alerts.state import Sample
 from vigil.api.stats_queries import GROUP_COLUMNS, MEASURES, measures
+from vigil.monitors.results import PROBE_RUN_PREFIX
 
 Fetch = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 _Row = tuple[dict[str, str], dict[str, Any], dict[tuple[str, ...], dict[str, str]]]
@@ -169,11 +177,16 @@ def _monitor_samples(
             model, monitor, metric, feature = row[:4]
             if monitor not in wanted:
                 continue
-            if rule.signal == "business_metric":  # business results: feature = metric name
-                metric, feature = feature, metric
-            if rule.metric is not None and metric != rule.metric:
-                continue
-            labels = {"model": model, "feature": feature, "metric": metric}
+            if rule.signal in PROBE_SIGNALS:  # probe results: model = probe:NAME, feature = model
+                if metric != rule.probe_metric:
+                    continue
+                labels = {"probe": model.removeprefix(PROBE_RUN_PREFIX), "model": feature}
+            else:
+                if rule.signal == "business_metric":  # business results: feature = metric name
+                    metric, feature = feature, metric
+                if rule.metric is not None and metric != rule.metric:
+                    continue
+                labels = {"model": model, "feature": feature, "metric": metric}
             if any(labels.get(k) != v for k, v in rule.filters.items()):
                 continue
             key = tuple(labels[d] for d in rule.dimensions)

@@ -23,6 +23,7 @@ def reference_problems(cfg: VigilConfig) -> list[tuple[Loc, str]]:
         problems.append((("limits_backend", "url"), "required when limits_backend is redis"))
     problems += _model_problems(cfg)
     problems += _key_problems(cfg)
+    problems += _probe_problems(cfg)
     return problems
 
 
@@ -73,4 +74,22 @@ def _key_problems(cfg: VigilConfig) -> list[tuple[Loc, str]]:
             problems.append((("keys", index, "key"), message))
         aliases.setdefault(key.alias, index)
         secrets.setdefault(secret, index)
+    return problems
+
+
+def _probe_problems(cfg: VigilConfig) -> list[tuple[Loc, str]]:
+    """Probe names are unique (they label metrics and stored results) and call defined models."""
+    problems: list[tuple[Loc, str]] = []
+    names: dict[str, int] = {}
+    for index, probe in enumerate(cfg.synthetic.probes):
+        here: Loc = ("synthetic", "probes", index)
+        if probe.name in names:
+            message = (
+                f"name '{probe.name}' is already used by synthetic.probes[{names[probe.name]}]"
+            )
+            problems.append(((*here, "name"), message))
+        names.setdefault(probe.name, index)
+        if probe.model not in cfg.models:
+            message = f"unknown model '{probe.model}' ({_known('models', list(cfg.models))})"
+            problems.append(((*here, "model"), message))
     return problems

@@ -8,12 +8,13 @@ swapped as a whole on reload (`vigil.config.manager`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from vigil.alerts.config import (
     AlertmanagerTarget,
@@ -371,7 +372,7 @@ class ReportsConfig(Section):
 
 
 class CaptureConfig(Section):
-    """Request and response bodies kept with each gateway call; off by default (they hold user data)."""
+    """Bodies kept with each gateway call; off by default because they hold user data."""
 
     enabled: bool = Field(
         default=False,
@@ -386,9 +387,61 @@ class CaptureConfig(Section):
     )
 
 
+PROBE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class ProbeConfig(Section):
+    """One synthetic probe: a small chat request sent through the gateway on a schedule, so a
+    broken route, provider or key is noticed before users notice it (docs/alerts.md)."""
+
+    name: str = Field(
+        pattern=PROBE_NAME,
+        max_length=100,
+        description="Unique name: letters, digits, `_`, `.`, `-`; the `probe` label of its "
+        "metrics and alerts.",
+    )
+    model: str = Field(description="Public model name (a key of `models`) the probe calls.")
+    interval: Annotated[Duration, at_least(timedelta(milliseconds=100))] = Field(
+        default=parse_duration("60s"),
+        description="Time between the starts of two runs; a run never overlaps the previous one.",
+    )
+    timeout: Annotated[Duration, at_least(timedelta(milliseconds=100))] = Field(
+        default=parse_duration("10s"),
+        description="A run that has no complete answer by then fails with `timeout`.",
+    )
+    prompt: str = Field(
+        default="Reply with the single word: pong",
+        min_length=1,
+        description="The user message sent.",
+    )
+    max_tokens: int = Field(
+        default=16, ge=1, le=4096, description="`max_tokens` of the request (keeps probes cheap)."
+    )
+    stream: bool = Field(
+        default=False,
+        description="Stream the answer, which also measures the time to first token.",
+    )
+    expect: str | None = Field(
+        default=None,
+        description="Regular expression the answer must contain (`re.search`; a plain word is a "
+        "substring match); unset: any answer passes.",
+    )
+
+    @field_validator("expect")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+
 class SyntheticConfig(Section):
-    probes: list[dict[str, Any]] = Field(
+    """Synthetic probes, run in-process through the gateway (docs/alerts.md#synthetic-probes)."""
+
+    probes: list[ProbeConfig] = Field(
         default_factory=list,
-        repr=False,
-        description="Synthetic probes. Free-form until the synthetic feature defines them.",
+        description="Probes; names are unique and each `model` must be defined in `models`.",
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.alerts.config import CALL_SIGNALS
+from vigil.alerts.config import CALL_SIGNALS, PROBE_LABELS, PROBE_SIGNALS
 from vigil.alerts.config import AlertRule as ConfigRule
 from vigil.config.durations import format_duration
 
@@ -149,7 +149,8 @@ def rule_file(config_rules: list[dict[str, Any]] | None = None) -> dict[str, Any
 # A rule from `alerts.rules` is exported when its signal has a Prometheus metric and every label
 # it filters or groups on is a label of that metric. The meaning is the same, with two
 # documented approximations: percentiles come from histogram buckets (Vigil's are exact), and
-# monitor signals read the gauges as scraped (Vigil reads the stored monitor results).
+# monitor and probe signals read the gauges as scraped (Vigil reads the stored results, so its
+# `probe_success` average is over runs, PromQL's over scrapes of the last run's gauge).
 
 _CLASS_MATCHERS = {
     "5xx": 'status_code=~"5.."',  # timeouts answer 504: in both
@@ -180,6 +181,12 @@ _GAUGES: dict[str, tuple[str, dict[str, str]]] = {
     "data_quality_issues": ("vigil_data_quality_issues", {**_MODEL, **_FEATURE, "metric": "check"}),
     "llm_quality": ("vigil_llm_quality", {**_MODEL, "metric": "signal"}),
     "budget_used": ("vigil_budget_used_ratio", {"key": "key", "team": "team"}),
+}
+_PROBE_GAUGES = {
+    # stored probe metric -> the gauge of the last run (Vigil label names are Prometheus')
+    "success": "vigil_probe_success",
+    "duration_s": "vigil_probe_duration_seconds",
+    "ttft_s": "vigil_probe_ttft_seconds",
 }
 _OVER_TIME = {"last": "last_over_time", "avg": "avg_over_time", "max": "max_over_time",
               "min": "min_over_time"}  # fmt: skip
@@ -236,8 +243,14 @@ def _call_expr(rule: ConfigRule) -> str:
     return condition
 
 
+def _gauge(rule: ConfigRule) -> tuple[str, dict[str, str]]:
+    if rule.signal in PROBE_SIGNALS:
+        return _PROBE_GAUGES[rule.probe_metric], {label: label for label in PROBE_LABELS}
+    return _GAUGES[rule.signal]
+
+
 def _gauge_expr(rule: ConfigRule) -> str:
-    metric, names = _GAUGES[rule.signal]
+    metric, names = _gauge(rule)
     explicit = rule.group_by is not None
     by = [d for d in rule.dimensions if d in names or explicit]
     bad = sorted({d for d in [*by, *rule.filters] if d not in names})
@@ -259,7 +272,7 @@ def config_alert(rule: ConfigRule) -> dict[str, Any]:
     """A Prometheus alerting rule meaning the same as `rule`, or `NotExpressible`."""
     if rule.signal in CALL_SIGNALS:
         expr = _call_expr(rule)
-    elif rule.signal in _GAUGES:
+    elif rule.signal in _GAUGES or rule.signal in PROBE_SIGNALS:
         expr = _gauge_expr(rule)
     else:
         raise NotExpressible(f"signal {rule.signal} has no Prometheus metric")

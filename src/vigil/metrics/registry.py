@@ -92,6 +92,7 @@ class VigilMetrics:
         )
         self._llm(r)
         self._ml(r)
+        self._probes(r)
         self.alerts_firing = Gauge(
             "vigil_alerts_firing", "Alerts firing now, by severity.", ["severity"], registry=r
         )
@@ -227,6 +228,31 @@ class VigilMetrics:
             "vigil_llm_quality",
             "LLM quality signals (feedback score, refusal rate, ...), by model and signal.",
             ["model", "signal"],
+            registry=r,
+        )
+
+    def _probes(self, r: CollectorRegistry) -> None:
+        """Synthetic probes (`vigil.probes`): gauges of the last run, as Prometheus' blackbox
+        exporter reports `probe_success` and `probe_duration_seconds`."""
+
+        def last_run(name: str, documentation: str) -> Gauge:
+            return Gauge(name, documentation, ["probe", "model"], registry=r)
+
+        self.probe_success = last_run(
+            "vigil_probe_success", "1 if the last run of the synthetic probe succeeded, else 0."
+        )
+        self.probe_duration = last_run(
+            "vigil_probe_duration_seconds",
+            "Duration of the last run of the synthetic probe in seconds (failed runs included).",
+        )
+        self.probe_ttft = last_run(
+            "vigil_probe_ttft_seconds",
+            "Time to first token of the last streaming probe run that got one, in seconds.",
+        )
+        self.probe_runs = Counter(
+            "vigil_probe_runs",
+            "Synthetic probe runs, by result (success or the error type).",
+            ["probe", "model", "result"],
             registry=r,
         )
 

@@ -24,6 +24,11 @@ from vigil.store.base import Store
 CONCEPT_FEATURE = "__concept__"
 OUTPUT_FEATURE = "__prediction__"
 """`feature` label values of `vigil_drift_*` for concept drift and drift of the model's output."""
+PROBE_RUN_PREFIX = "probe:"
+"""Synthetic probe runs (`vigil.probes`) are stored as model `probe:NAME`, kind `probe`, with
+results of monitor `probe` whose `feature` is the public model the probe called and whose
+`metric` is `success` (1/0), `duration_s` or `ttft_s`. The prefix keeps a probe's runs apart from
+the LLM monitor runs of the model it calls."""
 
 
 def _json(value: Any) -> str | None:
@@ -42,7 +47,7 @@ class MonitorRun:
     ts: datetime = field(default_factory=utcnow)
     model: str = ""
     kind: str = "ml"
-    """ml | llm | business"""
+    """ml | llm | business | probe"""
     duration_s: float = 0.0
     status: str = "ok"
     """ok | error"""
@@ -62,7 +67,7 @@ class MonitorResult:
     model: str = ""
     monitor: str = ""
     """data_drift | dataset_drift | output_drift | data_quality | performance |
-    estimated_performance | estimation_error | concept_drift | llm_quality | business"""
+    estimated_performance | estimation_error | concept_drift | llm_quality | business | probe"""
     window_start: datetime | None = None
     window_end: datetime | None = None
     feature: str | None = None
