@@ -257,8 +257,9 @@ def column_drift(
     if column_type in ("text", "embedding"):
         from vigil.monitors import multivariate
 
-        found = multivariate.unstructured_drift(ref, cur, column_type, method=chosen)
-        limit = found.threshold if threshold is None else threshold
+        found = multivariate.unstructured_drift(
+            ref, cur, column_type, method=chosen, threshold=threshold
+        )
         return DriftResult(
             column,
             column_type,
@@ -266,8 +267,8 @@ def column_drift(
             found.statistic,
             None,
             found.statistic,
-            limit,
-            found.statistic >= limit,
+            found.threshold,
+            found.drifted,
             len(ref),
             len(cur),
             ref_missing,

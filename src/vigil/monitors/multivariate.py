@@ -7,15 +7,18 @@
   itself: it is cut into chunks and drift is called when the current error exceeds the chunks'
   mean + 3 standard deviations (NannyML's data-reconstruction rule).
 * `classifier_auc` (embeddings, text): a logistic regression learns to tell reference rows from
-  current rows; its ROC AUC on held-out rows is the statistic (0.5 = indistinguishable) and drift
-  is called at AUC >= 0.55, the default of Evidently's model-based embedding drift. Text is turned
-  into hashed bag-of-words counts plus its length first.
+  current rows; its ROC AUC on held-out rows is the statistic (0.5 = indistinguishable). Text is
+  turned into hashed bag-of-words counts plus its length first. The verdict follows Evidently's
+  model-based embedding drift and text-content drift: with a small sample the AUC must exceed the
+  95th percentile of the AUCs random classifiers get on the same held-out labels (a fixed 0.55 is
+  noise-level there); otherwise it must exceed 0.55 (see `auc_threshold`).
 
 numpy only (no scikit-learn): both models are a few matrix products.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections.abc import Mapping, Sequence
@@ -28,7 +31,13 @@ from scipy import stats as sps
 Matrix = npt.NDArray[np.float64]
 
 CLASSIFIER_AUC_THRESHOLD = 0.55
-"""ROC AUC at and above which the domain classifier calls drift."""
+"""ROC AUC above which the domain classifier calls drift when the sample is large."""
+BOOTSTRAP_ROWS = 1000
+"""Evidently's small-sample cutoff: embeddings bootstrap below it, text at or below it."""
+QUANTILE_PROBABILITY = 0.95
+"""Percentile of the random classifiers' AUCs the AUC must exceed (Evidently's default)."""
+RANDOM_CLASSIFIERS = 1000
+"""Random classifiers drawn for that percentile (Evidently: 100 for embeddings, 1000 for text)."""
 EXPLAINED_VARIANCE = 0.65
 """Share of the reference variance the PCA keeps (NannyML's default)."""
 SIGMAS = 3.0
@@ -164,6 +173,13 @@ def reconstruction_drift(
 
 def classifier_auc(reference: Matrix, current: Matrix, *, seed: int = 0) -> float:
     """Held-out ROC AUC of an L2 logistic regression separating reference from current rows."""
+    return _domain_classifier(reference, current, seed)[0]
+
+
+def _domain_classifier(
+    reference: Matrix, current: Matrix, seed: int
+) -> tuple[float, npt.NDArray[np.bool_]]:
+    """The held-out AUC and the held-out labels (True = current), which the bootstrap needs."""
     rng = np.random.default_rng(seed)
     n = min(len(reference), len(current), MAX_CLASSIFIER_ROWS)
     if n < 4:
@@ -179,7 +195,76 @@ def classifier_auc(reference: Matrix, current: Matrix, *, seed: int = 0) -> floa
     train, test = order[:n], order[n:]
     weights = _logistic_fit(x[train], y[train])
     scores = _with_bias(x[test]) @ weights
-    return _auc(scores, y[test])
+    return _auc(scores, y[test]), y[test] == 1
+
+
+def small_sample(column_type: str, rows: int) -> bool:
+    """Evidently's cutoff for judging the AUC against random classifiers instead of 0.55:
+    embeddings below 1,000 reference rows (`EmbeddingsDriftMetric.calculate`), text at or below
+    1,000 (`_get_default_stattest` picks `perc_text_content_drift` there)."""
+    return rows <= BOOTSTRAP_ROWS if column_type == "text" else rows < BOOTSTRAP_ROWS
+
+
+def auc_threshold(
+    column_type: str,
+    reference_rows: int,
+    current_rows: int,
+    held_out: npt.NDArray[np.bool_],
+    bootstrap: bool | None = None,
+) -> float:
+    """The AUC the classifier must exceed: the held-out random classifiers' 95th percentile or 0.55.
+
+    `bootstrap` forces one or the other (Evidently's parameter). By default a small reference gets
+    the percentile, as in Evidently. A small window against a large reference gets the larger of
+    the two: Evidently's classifier is held out on half of *all* rows, but Vigil's balances the
+    classes (as many reference rows as window rows), so a small window makes its held-out set as
+    small as a small reference would; the percentile then keeps noise from flagging, and 0.55 keeps
+    Evidently's large-reference verdict wherever that is the stricter one.
+    """
+    positives = int(held_out.sum())
+
+    def percentile() -> float:
+        return random_auc_quantile(positives, len(held_out) - positives)
+
+    if bootstrap is not None:
+        return percentile() if bootstrap else CLASSIFIER_AUC_THRESHOLD
+    if small_sample(column_type, reference_rows):
+        return percentile()
+    if small_sample(column_type, current_rows):
+        return max(CLASSIFIER_AUC_THRESHOLD, percentile())
+    return CLASSIFIER_AUC_THRESHOLD
+
+
+@functools.lru_cache(maxsize=256)
+def random_auc_quantile(
+    positives: int,
+    negatives: int,
+    *,
+    quantile: float = QUANTILE_PROBABILITY,
+    draws: int = RANDOM_CLASSIFIERS,
+    seed: int = 0,
+) -> float:
+    """The `quantile` of the ROC AUCs of `draws` random classifiers on these held-out labels.
+
+    A random classifier's scores rank the held-out rows in a uniformly random order, so its AUC is
+    the Mann-Whitney rank sum of a random subset of positions: one shuffle of the labels per draw,
+    all draws at once. Depends only on the class counts, hence the cache.
+    """
+    if positives == 0 or negatives == 0:
+        return 0.5
+    rng = np.random.default_rng(seed)
+    rows = positives + negatives
+    labels = np.zeros((draws, rows), dtype=np.bool_)
+    labels[:, :positives] = True
+    shuffled = rng.permuted(labels, axis=1)
+    ranks = np.arange(1, rows + 1, dtype=np.float64)
+    rank_sums: Matrix
+    if rows * (rows + 1) // 2 < 2**24:  # float32 is exact below 2**24 and several times faster
+        rank_sums = (shuffled.astype(np.float32) @ ranks.astype(np.float32)).astype(np.float64)
+    else:
+        rank_sums = shuffled.astype(np.float64) @ ranks
+    aucs = (rank_sums - positives * (positives + 1) / 2) / (positives * negatives)
+    return float(np.percentile(aucs, 100 * quantile))
 
 
 def _with_bias(x: Matrix) -> Matrix:
@@ -226,9 +311,19 @@ def text_features(texts: np.ndarray) -> Matrix:
 
 
 def unstructured_drift(
-    reference: np.ndarray, current: np.ndarray, column_type: str, *, method: str
+    reference: np.ndarray,
+    current: np.ndarray,
+    column_type: str,
+    *,
+    method: str,
+    threshold: float | None = None,
+    bootstrap: bool | None = None,
 ) -> MultivariateDriftResult:
-    """Domain-classifier drift of a text column (hashed words) or an embedding column (vectors)."""
+    """Domain-classifier drift of a text column (hashed words) or an embedding column (vectors).
+
+    Drift when the AUC is strictly above the threshold (Evidently's `>`): the given `threshold`,
+    else `auc_threshold`'s. The result's `threshold` is the one used.
+    """
     expected = "text_classifier" if column_type == "text" else "embedding_classifier"
     if method != expected:
         raise ValueError(f"{column_type} columns support only the {expected!r} method")
@@ -238,12 +333,14 @@ def unstructured_drift(
         cur = text_features(_sample(current, rng))
     else:
         ref, cur = np.asarray(reference, np.float64), np.asarray(current, np.float64)
-    auc = classifier_auc(ref, cur)
+    auc, held_out = _domain_classifier(ref, cur, 0)
+    if threshold is None:
+        threshold = auc_threshold(column_type, len(reference), len(current), held_out, bootstrap)
     return MultivariateDriftResult(
         method=method,
         statistic=auc,
-        threshold=CLASSIFIER_AUC_THRESHOLD,
-        drifted=auc >= CLASSIFIER_AUC_THRESHOLD,
+        threshold=threshold,
+        drifted=auc > threshold,
         reference_size=len(reference),
         current_size=len(current),
     )
