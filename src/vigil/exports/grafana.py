@@ -169,6 +169,16 @@ GATEWAY = (
         ),
         "currencyUSD",
     ),
+    Panel(
+        "Synthetic probes: last run succeeded",
+        (('min by (probe, model) (vigil_probe_success{model=~"$model"})', "{{probe}}"),),
+        "percentunit",
+    ),
+    Panel(
+        "Synthetic probes: duration of the last run",
+        (('max by (probe, model) (vigil_probe_duration_seconds{model=~"$model"})', "{{probe}}"),),
+        "s",
+    ),
 )
 
 MS = 'model=~"$ml_model"'
