@@ -96,6 +96,7 @@ def test_sigterm_flushes_queued_writes(vigil: VigilProcess) -> None:
                 == 200
             )
     assert vigil.stop() == 0
+    assert "leaked" not in vigil.logs()  # frozen GC objects are released before exit
     con = duckdb.connect(str(vigil.store_path), read_only=True)
     assert con.execute("SELECT count(*) FROM llm_calls").fetchone() == (1000,)
     con.close()
