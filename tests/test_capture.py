@@ -165,3 +165,20 @@ def test_captured_secrets_are_masked_in_the_api(gw: VigilProcess) -> None:
     )
     call = _captured(gw, "cap-6")
     assert "abcdefghijklmnopqrstuvwxyz012345" not in call["request_body"]
+
+
+def test_captured_streams_get_the_quality_facts_of_their_text(gw: VigilProcess) -> None:
+    stream = _client(gw).chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "answer in JSON"}],
+        max_tokens=5,
+        stream=True,
+        response_format={"type": "json_object"},
+        extra_headers={"x-request-id": "cap-7"},
+    )
+    for _ in stream:
+        pass
+    meta = _captured(gw, "cap-7")["metadata"]
+    assert meta["json_requested"] is True
+    assert meta["json_valid"] is False  # five tokens of simulated prose are not JSON
+    assert meta["empty_response"] is False and meta["finish_reason"] == "length"

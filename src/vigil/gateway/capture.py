@@ -95,8 +95,8 @@ class StreamTranscript:
             slot["name"] += function.get("name") or ""
             slot["args"].append(function.get("arguments") or "")
 
-    def render(self) -> bytes:
-        """The stream as one `chat.completion` JSON object."""
+    def message(self) -> dict[str, Any]:
+        """The first choice's assistant message, as a non-streamed answer would hold it."""
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content) or None}
         if self.refusal:
             message["refusal"] = "".join(self.refusal)
@@ -109,10 +109,16 @@ class StreamTranscript:
                 }
                 for _, t in sorted(self.tools.items())
             ]
+        return message
+
+    def render(self) -> bytes:
+        """The stream as one `chat.completion` JSON object."""
         out: dict[str, Any] = {
             **self.head,
             "object": "chat.completion",
-            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "choices": [
+                {"index": 0, "message": self.message(), "finish_reason": self.finish_reason}
+            ],
         }
         if self.usage is not None:
             out["usage"] = self.usage

@@ -45,7 +45,7 @@ def answer_metadata(
 def stream_metadata(
     body: dict[str, Any], finish_reason: str | None, output_tokens: int
 ) -> dict[str, Any]:
-    """`metadata` for a relayed stream: its text is not kept, so only what usage tells."""
+    """`metadata` for a relayed stream whose text is not kept (capture off): what usage tells."""
     meta: dict[str, Any] = {"empty_response": output_tokens == 0}
     if finish_reason:
         meta["finish_reason"] = finish_reason

@@ -258,8 +258,10 @@ async def _relay(
         tokens_out = usage.output if usage else 0
         await gateway.settle(ctx, tokens_in + tokens_out)
         meta = stream_metadata(body, stream.finish_reason, tokens_out)
-        if transcript is not None and transcript.truncated:
-            meta["capture_truncated"] = ["response"]
+        if transcript is not None:  # the text was kept: judge it as a non-streamed answer's
+            meta.update(answer_metadata(body, transcript.message(), stream.finish_reason))
+            if transcript.truncated:
+                meta["capture_truncated"] = ["response"]
         gateway.record(
             ctx,
             status=status,
