@@ -160,11 +160,38 @@ def _gateway_error_type(exc: GatewayError) -> str:
     return exc.code if exc.code in _GATEWAY_CODES else exc.type
 
 
+@dataclass(slots=True)
+class InternalCall:
+    """A call being made by Vigil itself (`internal_call`): its context, and the tokens it used,
+    which the caller sets once known so that the model's token limit is settled on them."""
+
+    ctx: CallContext
+    used: int = 0
+
+
+@contextlib.asynccontextmanager
+async def internal_call(
+    gateway: Gateway, key: VirtualKey, model: str, tokens: int, *, stream: bool = False
+) -> AsyncIterator[InternalCall]:
+    """Admit a call Vigil makes itself (probes, the prompt-drift monitor's embeddings) through the
+    in-process gateway under the internal identity `key`, and settle its tokens on exit.
+
+    Inside, the caller runs `gateway.complete(call.ctx, tokens, ...)` with the provider call a
+    client's request would make. Nothing is recorded: internal calls stay out of `llm_calls` and
+    the request metrics, and the caller decides what the outcome becomes. Raises `GatewayError`
+    (unknown model, the model's rate limit) like a client's request would get.
+    """
+    ctx = CallContext(key=key, model=model, request_id=new_id(), user=None, stream=stream)
+    call = InternalCall(ctx)
+    try:
+        await gateway.admit(ctx, gateway.route_for(model, key), tokens)
+        yield call
+    finally:
+        await gateway.settle(ctx, call.used)
+
+
 async def _call(gateway: Gateway, probe: ProbeConfig, deadline: float) -> ProbeResult:
     """One request through the gateway; every failure becomes a result, never an exception."""
-    ctx = CallContext(
-        key=PROBE_KEY, model=probe.model, request_id=new_id(), user=None, stream=probe.stream
-    )
     body: dict[str, Any] = {
         "model": probe.model,
         "messages": [{"role": "user", "content": probe.prompt}],
@@ -172,16 +199,18 @@ async def _call(gateway: Gateway, probe: ProbeConfig, deadline: float) -> ProbeR
     }
     tokens = estimate_prompt_tokens(body)
     result = ProbeResult(ok=False, duration_s=0.0)
-    used = 0
+    started = time.perf_counter()
     try:
-        await gateway.admit(ctx, gateway.route_for(probe.model, PROBE_KEY), tokens)
-        attempted = await _attempt(gateway, ctx, body, tokens)
-        served = attempted.deployment
-        result.deployment = f"{served.provider_name}/{served.upstream_model}"
-        if ctx.stream:
-            result.ttft_s = time.perf_counter() - ctx.started
-        text, usage = await _read(attempted, deadline)
-        used = usage.input + usage.output
+        async with internal_call(
+            gateway, PROBE_KEY, probe.model, tokens, stream=probe.stream
+        ) as call:
+            attempted = await _attempt(gateway, call.ctx, body, tokens)
+            served = attempted.deployment
+            result.deployment = f"{served.provider_name}/{served.upstream_model}"
+            if probe.stream:
+                result.ttft_s = time.perf_counter() - started
+            text, usage = await _read(attempted, deadline)
+            call.used = usage.input + usage.output
         result.input_tokens, result.output_tokens = usage.input, usage.output
         result.cost_usd = gateway.prices.cost(
             attempted.model, served.upstream_model, usage.input, usage.output, usage.cached_input
@@ -202,8 +231,7 @@ async def _call(gateway: Gateway, probe: ProbeConfig, deadline: float) -> ProbeR
         log.exception("probe failed unexpectedly", extra={"probe": probe.name})
         result.error_type, result.error = "internal_error", repr(exc)
     finally:
-        await gateway.settle(ctx, used)
-        result.duration_s = time.perf_counter() - ctx.started
+        result.duration_s = time.perf_counter() - started
     return result
 
 

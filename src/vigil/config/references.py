@@ -24,6 +24,7 @@ def reference_problems(cfg: VigilConfig) -> list[tuple[Loc, str]]:
     problems += _model_problems(cfg)
     problems += _key_problems(cfg)
     problems += _probe_problems(cfg)
+    problems += _prompt_drift_problems(cfg)
     return problems
 
 
@@ -93,3 +94,21 @@ def _probe_problems(cfg: VigilConfig) -> list[tuple[Loc, str]]:
             message = f"unknown model '{probe.model}' ({_known('models', list(cfg.models))})"
             problems.append(((*here, "model"), message))
     return problems
+
+
+def _prompt_drift_problems(cfg: VigilConfig) -> list[tuple[Loc, str]]:
+    """The prompt-drift monitor embeds through a defined model that can serve embeddings."""
+    drift = cfg.monitors.prompt_drift
+    here: Loc = ("monitors", "prompt_drift", "embedding_model")
+    name = drift.embedding_model
+    if name is None:
+        if drift.enabled:
+            return [(here, "required when monitors.prompt_drift.enabled is true")]
+        return []
+    model = cfg.models.get(name)
+    if model is None:
+        return [(here, f"unknown model '{name}' ({_known('models', list(cfg.models))})")]
+    providers = [cfg.providers.get(d.provider) for d in model.deployments]
+    if all(p is not None and p.type == "anthropic" for p in providers):
+        return [(here, f"model '{name}' has only Anthropic deployments, which serve no embeddings")]
+    return []

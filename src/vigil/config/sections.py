@@ -223,6 +223,39 @@ class MLModelConfig(Section):
     )
 
 
+class PromptDriftConfig(Section):
+    """Drift of what users ask LLM models: captured prompts embedded through the gateway
+    (docs/monitors.md#prompt-drift). Off by default: every embedded prompt is a paid call."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Embed a sample of each watched model's captured prompts and test them for "
+        "drift (needs `capture` on for those models).",
+    )
+    embedding_model: str | None = Field(
+        default=None,
+        description="Public model name (a key of `models`) serving `/v1/embeddings` that embeds "
+        "the prompts; required when enabled.",
+    )
+    models: list[str] = Field(
+        default_factory=list,
+        description="LLM models to watch; empty: every model with captured request bodies in the "
+        "window (the embedding model excepted).",
+    )
+    sample: int = Field(
+        default=200,
+        ge=10,
+        le=5000,
+        description="Most prompts embedded per window and model (the baseline takes this many "
+        "per baseline window); bounds the embedding cost.",
+    )
+    baseline: Literal["previous"] = Field(
+        default="previous",
+        description="What the last window's prompts are compared with: the `monitors.windows` "
+        "windows before it.",
+    )
+
+
 class MonitorsConfig(Section):
     """Windows, baselines and thresholds of the monitors (docs/monitors.md)."""
 
@@ -291,6 +324,10 @@ class MonitorsConfig(Section):
     )
     max_examples: int = Field(
         default=5, ge=0, le=100, description="Examples kept per data-quality issue."
+    )
+    prompt_drift: PromptDriftConfig = Field(
+        default_factory=PromptDriftConfig,
+        description="Drift of LLM prompts, on embeddings obtained through the gateway.",
     )
 
 

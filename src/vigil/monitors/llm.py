@@ -12,7 +12,9 @@ Over the last `monitors.window` (sliding, ending now), per model:
   not JSON;
 - `output_tokens_mean` and `output_length_drift`: output tokens against the windows before;
 - `feedback_score`: mean `feedback.score` of feedback whose `call_id` is one of the window's calls;
-- `cost_per_success`: total cost / successful calls.
+- `cost_per_success`: total cost / successful calls;
+- `prompt_drift` (opt-in, `monitors.prompt_drift`): added to these outcomes by the scheduler from
+  `vigil.monitors.prompts`, since its embeddings are gateway calls made on the event loop.
 
 Rates are over successful calls. The `metadata` keys are what the gateway and `llm_call` ingest
 events must fill for the signals that need them (docs/monitors.md).

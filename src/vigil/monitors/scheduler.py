@@ -1,9 +1,11 @@
 """The monitors' background job: every `monitors.interval`, evaluate each ML model, the LLM
-signals and the business metrics, store the results and update the gauges.
+signals (prompt drift included) and the business metrics, store the results and update the gauges.
 
 The computation runs in a worker thread (`asyncio.to_thread`): numpy and DuckDB release the GIL for
-most of it and the event loop keeps serving the gateway meanwhile. One run at a time per app: a run
-asked for through the API while the scheduled one is going waits for it instead of doubling work.
+most of it and the event loop keeps serving the gateway meanwhile. Prompt drift then runs on the
+event loop, since its embeddings are gateway calls (its reads and statistics go to threads too).
+One run at a time per app: a run asked for through the API while the scheduled one is going waits
+for it instead of doubling work.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from vigil.ingest.state import ingest_state
 from vigil.monitors.business import evaluate_business
 from vigil.monitors.llm import evaluate_llm
 from vigil.monitors.ml import evaluate_model
+from vigil.monitors.prompts import PromptEmbeddings, add_prompt_drift
 from vigil.monitors.results import MonitorRun, Outcome, export, persist
 from vigil.pipeline import PipelineClosed
 
@@ -30,10 +33,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("vigil.monitors")
 
 _LOCKS: dict[int, asyncio.Lock] = {}
+_PROMPT_CACHES: dict[int, PromptEmbeddings] = {}
 
 
 def _lock(state: VigilState) -> asyncio.Lock:
     return _LOCKS.setdefault(id(state), asyncio.Lock())
+
+
+def _prompt_cache(state: VigilState) -> PromptEmbeddings:
+    """Prompt embeddings kept between the runs of one app (see `PromptEmbeddings`)."""
+    return _PROMPT_CACHES.setdefault(id(state), PromptEmbeddings())
 
 
 def _model_config(config: VigilConfig, schema: ModelSchema | None, name: str) -> MLModelConfig:
@@ -91,6 +100,15 @@ async def run_monitors(
     async with _lock(state):
         when = now or datetime.now(UTC)
         outcomes = await asyncio.to_thread(_evaluate_all, state, when, model)
+        if model is None and state.store is not None:
+            await add_prompt_drift(
+                state.store,
+                state.gateway,
+                state.config.monitors,
+                outcomes,
+                when,
+                _prompt_cache(state),
+            )
         if outcomes:
             await persist(state.pipeline, outcomes)
         for outcome in outcomes:
