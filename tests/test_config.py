@@ -44,6 +44,8 @@ EXAMPLE_ENV = {
         "VIGIL_KEY_BACKEND",
         "VIGIL_KEY_NOTEBOOKS",
         "VIGIL_METRICS_TOKEN",
+        "PAGERDUTY_WEBHOOK_URL",
+        "SLACK_WEBHOOK_URL",
     )
 }
 
