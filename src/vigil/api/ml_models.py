@@ -17,8 +17,8 @@ from starlette.responses import Response
 
 from vigil.api.auth import require_admin
 from vigil.api.errors import APIError
+from vigil.bodies import read_decoded_body
 from vigil.config.durations import parse_duration
-from vigil.ingest.body import read_decoded_body
 from vigil.ingest.registry import ModelSchema, RegistryError, describe, parse_dataset
 from vigil.ingest.state import ingest_state
 

@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from vigil.bodies import read_body
 from vigil.gateway.capture import StreamTranscript
 from vigil.gateway.errors import GatewayError
 from vigil.gateway.providers import ChatStream, Completion, UpstreamError
@@ -40,13 +41,12 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"Request body exceeds {limit} bytes.", code="body_too_large")
+
+
 async def _json_body(request: Request, limit: int) -> tuple[dict[str, Any], bytes]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise GatewayError(413, f"Request body exceeds {limit} bytes.", code="body_too_large")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise GatewayError(413, f"Request body exceeds {limit} bytes.", code="body_too_large")
+    raw = await read_body(request, limit, _too_large)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

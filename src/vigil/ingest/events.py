@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from vigil.api.auth import require_admin
 from vigil.api.errors import APIError
-from vigil.ingest.body import read_decoded_body
+from vigil.bodies import read_decoded_body
 from vigil.ingest.parse import decode_items, rejection, validate
 from vigil.ingest.schema import feature_issues
 from vigil.ingest.state import IngestState, ingest_state

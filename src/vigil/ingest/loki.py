@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from vigil.api.auth import require_admin
 from vigil.api.errors import APIError
-from vigil.ingest.body import read_decoded_body, too_large
+from vigil.bodies import read_decoded_body, too_large
 from vigil.ingest.loki_proto import PushRequest, parse_labels
 from vigil.ingest.write import commit, count_accepted
 from vigil.records import LogRecord

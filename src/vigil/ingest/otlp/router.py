@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from vigil.api.auth import require_admin
 from vigil.api.errors import APIError
-from vigil.ingest.body import read_decoded_body
+from vigil.bodies import read_decoded_body
 from vigil.ingest.otlp import logs, metrics, traces, wire
 from vigil.ingest.state import ingest_state
 from vigil.ingest.write import commit, commit_once, count_accepted

@@ -1,12 +1,14 @@
 """Reading request bodies with hard size limits, compressed or not (413, not unbounded memory).
 
-Both the bytes on the wire and the decompressed bytes are capped at `server.max_body_bytes`, so a
-small gzip bomb is refused as surely as a large plain body.
+Shared by the gateway and every ingest route. Both the bytes on the wire and the decompressed bytes
+are capped at `server.max_body_bytes`, so a small gzip bomb is refused as surely as a large plain
+body, and a chunked body without a `content-length` is cut off as soon as it passes the limit.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 from fastapi import Request
 
@@ -19,17 +21,20 @@ def too_large(limit: int) -> APIError:
     return APIError(413, "body_too_large", f"request body exceeds {limit} bytes")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw request body, refusing anything over `limit` bytes before reading it all."""
+async def read_body(
+    request: Request, limit: int, refuse: Callable[[int], Exception] = too_large
+) -> bytes:
+    """The raw request body, refusing anything over `limit` bytes before reading it all
+    (`refuse(limit)` is raised: the gateway answers in OpenAI's error shape)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
+        raise refuse(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large(limit)
+            raise refuse(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
