@@ -22,6 +22,7 @@ from vigil.gateway.providers.base import (
     Completion,
     TokenUsage,
     UpstreamError,
+    client_timeouts,
     post_json,
     read_all,
 )
@@ -153,12 +154,7 @@ class AnthropicProvider:
         self._session = session
         base = config.api_base
         self._url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
-        t = config.timeouts
-        self._timeout = aiohttp.ClientTimeout(
-            total=t.total.total_seconds(),
-            sock_connect=t.connect.total_seconds(),
-            sock_read=max(t.first_byte, t.idle).total_seconds(),
-        )
+        self._timeout, self._stream_timeout = client_timeouts(config.timeouts)
         self._headers = {
             "content-type": "application/json",
             "anthropic-version": config.api_version or ANTHROPIC_VERSION,
@@ -167,14 +163,14 @@ class AnthropicProvider:
         if config.api_key:
             self._headers["x-api-key"] = config.api_key.get_secret_value()
 
-    async def _post(self, body: dict[str, Any]) -> aiohttp.ClientResponse:
-        return await post_json(
-            self._session, self._url, body, headers=self._headers, limits=self._timeout
-        )
+    async def _post(
+        self, body: dict[str, Any], limits: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
+        return await post_json(self._session, self._url, body, headers=self._headers, limits=limits)
 
     async def chat(self, body: dict[str, Any], upstream_model: str) -> Completion:
         request = to_messages_request({**body, "stream": False}, upstream_model)
-        raw = await read_all(await self._post(request))
+        raw = await read_all(await self._post(request, self._timeout))
         try:
             completion, usage, finish = to_chat_completion(orjson.loads(raw))
         except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
@@ -187,7 +183,8 @@ class AnthropicProvider:
     async def chat_stream(
         self, body: dict[str, Any], upstream_model: str, include_usage: bool
     ) -> AnthropicStream:
-        resp = await self._post(to_messages_request({**body, "stream": True}, upstream_model))
+        request = to_messages_request({**body, "stream": True}, upstream_model)
+        resp = await self._post(request, self._stream_timeout)
         return AnthropicStream(resp, include_usage)
 
     async def embeddings(self, body: dict[str, Any], upstream_model: str) -> Completion:

@@ -10,6 +10,8 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
+from vigil.config.routing import Timeouts
+
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
@@ -140,6 +142,22 @@ def upstream_error(status: int, body: bytes, headers: Any) -> UpstreamError:
     return UpstreamError(
         status, message, error_type_for(status), retry_after=parse_retry_after(headers), code=code
     )
+
+
+def client_timeouts(t: Timeouts) -> tuple[aiohttp.ClientTimeout, aiohttp.ClientTimeout]:
+    """aiohttp timeouts for a whole answer and for a stream: a stream's reads may also wait
+    `idle` between chunks, a whole answer's only `first_byte`."""
+    answer = aiohttp.ClientTimeout(
+        total=t.total.total_seconds(),
+        sock_connect=t.connect.total_seconds(),
+        sock_read=t.first_byte.total_seconds(),
+    )
+    stream = aiohttp.ClientTimeout(
+        total=answer.total,
+        sock_connect=answer.sock_connect,
+        sock_read=max(t.first_byte, t.idle).total_seconds(),
+    )
+    return answer, stream
 
 
 async def post_json(

@@ -19,6 +19,7 @@ from vigil.gateway.providers.base import (
     Completion,
     TokenUsage,
     UpstreamError,
+    client_timeouts,
     post_json,
     read_all,
 )
@@ -97,17 +98,7 @@ class OpenAIProvider:
         self.name = name
         self._session = session
         self._base = config.api_base
-        t = config.timeouts
-        self._timeout = aiohttp.ClientTimeout(
-            total=t.total.total_seconds(),
-            sock_connect=t.connect.total_seconds(),
-            sock_read=t.first_byte.total_seconds(),
-        )
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=t.total.total_seconds(),
-            sock_connect=t.connect.total_seconds(),
-            sock_read=max(t.first_byte, t.idle).total_seconds(),
-        )
+        self._timeout, self._stream_timeout = client_timeouts(config.timeouts)
         self._headers = {"content-type": "application/json", **config.headers}
         self._params: dict[str, str] = {}
         key = config.api_key.get_secret_value() if config.api_key else None
