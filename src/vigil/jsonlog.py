@@ -22,7 +22,7 @@ _SECRET_PATTERNS = (
     ),
     re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=-]{4,})"),
     # provider and Vigil key shapes anywhere in text
-    re.compile(r"()\b((?:sk|vk|vigil)-[A-Za-z0-9_-]{8,})"),
+    re.compile(r"()\b((?:sk|vk|pk|rk|vigil)-[A-Za-z0-9_-]{8,})"),
 )
 
 MASK = "********"

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,19 +23,17 @@ from vigil.api.pagination import decode_cursor, encode_cursor, iso, json_value, 
 from vigil.api.traces import get_trace
 from vigil.config.redact import redacted_dict
 from vigil.gateway.budgets import period_start
+from vigil.jsonlog import MASK
+from vigil.jsonlog import mask_secrets as mask_text
 
 router = APIRouter(tags=["ui"], dependencies=[Depends(require_admin)])
 
-_SECRETISH = re.compile(
-    r"(?i)(bearer\s+[a-z0-9._~+/=-]{8,}|\b(?:sk|vk|pk|rk)-[a-z0-9_-]{8,}|\bvigil-[a-z0-9_-]{16,})"
-)
-MASK = "********"
-
 
 def mask_secrets(value: Any) -> Any:
-    """Strings with token-shaped substrings masked, recursively (prompts may quote keys)."""
+    """Strings with credential-shaped parts masked as in the logs, recursively (prompts and
+    captured bodies may quote keys)."""
     if isinstance(value, str):
-        return _SECRETISH.sub(MASK, value)
+        return mask_text(value)
     if isinstance(value, dict):
         return {k: MASK if _secret_name(k) else mask_secrets(v) for k, v in value.items()}
     if isinstance(value, list):

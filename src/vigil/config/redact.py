@@ -16,7 +16,8 @@ from pydantic import SecretStr
 from vigil.config.durations import format_duration
 from vigil.config.model import VigilConfig
 from vigil.config.problems import Loc
-from vigil.config.sections import MASK, mask_url_password
+from vigil.config.sections import mask_url_password
+from vigil.jsonlog import MASK
 
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api[_-]?key|authorization|credential", re.I)
 

@@ -25,14 +25,12 @@ from vigil.alerts.config import (
     default_inhibit_rules,
 )
 from vigil.config.durations import Duration, at_least, parse_duration
+from vigil.jsonlog import MASK
 
 RetentionDuration = Annotated[Duration, at_least(timedelta(hours=1))]
 """A retention period; anything below an hour would delete data faster than checks run."""
 
 Period = Literal["daily", "monthly"]
-
-
-MASK = "********"
 
 
 def mask_url_password(text: str) -> str:
