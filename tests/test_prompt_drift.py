@@ -2,11 +2,10 @@
 
 In process, with a fake embedding function whose vectors carry meaning (a bag of word vectors):
 sampling, caching, batching, the drift verdict and every skip. Then a real `vigil serve` over the
-simulated OpenAI provider. The simulator's embeddings are a deterministic function of the text
-but carry no meaning (a hash-seeded random vector per exact input), so there a change of topic is
-visible only because the two topics' prompts repeat verbatim; the end-to-end tests check that the
-result is computed through the gateway, stored, exported, alertable, and skipped with its reason
-when the embedding model fails.
+simulated OpenAI provider, whose embeddings are also a bag of word vectors (texts sharing words lie
+close): distinct prompts on one topic, then on another, are flagged; the result is computed through
+the gateway, stored, exported, alertable, and skipped with its reason when the embedding model
+fails.
 """
 
 from __future__ import annotations
@@ -97,7 +96,12 @@ def write_calls(store: DuckDBStore, start: datetime, topic: str, n: int, seed: i
     store.write(
         {
             CallRecord: [
-                CallRecord(ts=start + i * step, model="bot", request_body=chat(prompt(rng, topic)))
+                CallRecord(
+                    id=f"{topic}-{seed}-{i}",  # fixed ids: the keyed-hash sample is the same
+                    ts=start + i * step,  # every run, so the verdicts are too
+                    model="bot",
+                    request_body=chat(prompt(rng, topic)),
+                )
                 for i in range(n)
             ]
         }
@@ -314,18 +318,8 @@ def test_config_problems_name_the_key(
 # --- a real server over the simulated provider ---------------------------------------------
 
 E2E_WINDOW_S = 3.0
-TOPIC_A = [
-    "How do I get a refund for my invoice?",
-    "Why was my card charged twice?",
-    "Change my subscription plan",
-    "Where is my receipt?",
-    "Is tax included in the price?",
-]
-TOPIC_B = ["Which trail goes to the summit?", "What boots for a wet forest?",
-           "Can I camp near the river?", "Is the mountain weather safe today?",
-           "Where do I buy a hiking map?"]  # fmt: skip
-"""Each topic's prompts repeat verbatim: the simulator's vectors carry no meaning, so only exact
-repeats make two topics tell apart (see the module docstring)."""
+TOPIC_PROMPTS = 20
+"""Distinct prompts per topic, drawn from `TOPICS` (no prompt repeats)."""
 
 
 def server_config(sim: SimServer, embedding_model: str) -> dict[str, Any]:
@@ -362,6 +356,13 @@ def server_config(sim: SimServer, embedding_model: str) -> dict[str, Any]:
     return config
 
 
+def distinct(rng: np.random.Generator, topic: str) -> list[str]:
+    prompts: set[str] = set()
+    while len(prompts) < TOPIC_PROMPTS:
+        prompts.add(prompt(rng, topic))
+    return sorted(prompts)
+
+
 def send(proc: VigilProcess, prompts: list[str], rounds: int) -> None:
     headers = {"authorization": f"Bearer {USER_KEY}"}
     with httpx.Client(base_url=proc.url, headers=headers, timeout=10) as client:
@@ -382,10 +383,11 @@ def run_monitors(proc: VigilProcess) -> dict[str, Any]:
 
 def topic_change(proc: VigilProcess) -> dict[str, Any]:
     """Topic A, then (once it is in the baseline) topic B in the last window; run the monitors."""
-    send(proc, TOPIC_A, 4)
+    rng = np.random.default_rng(11)
+    send(proc, distinct(rng, "billing"), 1)
     time.sleep(E2E_WINDOW_S + 0.2)
     started = time.monotonic()
-    send(proc, TOPIC_B, 4)
+    send(proc, distinct(rng, "hiking"), 1)
     assert time.monotonic() - started < E2E_WINDOW_S - 0.5, "too slow for the window"
     time.sleep(0.2)  # the gateway's telemetry is flushed every 50 ms
     return run_monitors(proc)
@@ -421,7 +423,7 @@ def test_prompt_drift_through_the_gateway(serve: Callable[[str], VigilProcess]) 
     assert (result["current_size"], result["reference_size"]) == (20, 20)
     d = result["details"]
     assert d["embedding_model"] == "embed" and d["tokens"] > 0
-    assert d["embedded"] == 10  # each distinct prompt once
+    assert d["embedded"] == 2 * TOPIC_PROMPTS  # each distinct prompt once
     assert d["cost_usd"] == pytest.approx(d["tokens"] * 0.02 / 1e6)
     assert run["summary"]["prompt_drift"] == result["value"]
     assert metric(proc, "gpt-4o-mini") == pytest.approx(result["value"])

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import openai
 import orjson
 import pytest
@@ -188,6 +189,10 @@ def test_embeddings_and_models(client: openai.OpenAI) -> None:
     )
     assert again.data[0].embedding == small.data[0].embedding
     assert abs(sum(x * x for x in small.data[0].embedding) - 1.0) < 1e-5
+    texts = ["refund my last invoice", "refund my invoice please", "the weather in Paris today"]
+    a, b, c = (np.array(d.embedding) for d in client.embeddings.create(
+        model="text-embedding-3-small", input=texts, encoding_format="float").data)  # fmt: skip
+    assert float(a @ b) > 0.5 > float(a @ c)  # shared words: close, as one topic's texts are
     ids = {m.id for m in client.models.list()}
     assert {"gpt-4o", "gpt-4o-mini", "o3-mini", "text-embedding-3-small"} <= ids
     assert not any(i.startswith("claude") for i in ids)

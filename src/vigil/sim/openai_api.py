@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import os
+import re
 import time
 from typing import Any
 
@@ -275,11 +277,23 @@ async def embeddings(request: web.Request) -> web.Response:
 
 
 def embed(raw: bytes, dims: int) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """A unit vector (little-endian float32) that depends only on the input bytes."""
-    seed = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
-    vector = np.random.default_rng(seed).standard_normal(dims).astype("<f4")
+    """A unit vector (little-endian float32) that depends only on the input: the normalised sum
+    of one fixed random vector per word (token ids for token inputs), so texts that share words
+    lie close together, as real embeddings of texts on one topic do; prompt drift can be shown
+    against the simulator."""
+    words = re.findall(rb"\w+", raw.lower()) or [raw]
+    vector = np.zeros(dims, dtype=np.float64)
+    for word in words:
+        vector += _word_vector(word, dims)
     norm = float(np.linalg.norm(vector)) or 1.0
     return (vector / norm).astype("<f4")
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_vector(word: bytes, dims: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """One word's vector (cached: at most 4,096 x 3,072 float32, 50 MB)."""
+    seed = int.from_bytes(hashlib.blake2b(word, digest_size=8).digest(), "little")
+    return np.random.default_rng(seed).standard_normal(dims, dtype=np.float32)
 
 
 def _model_object(model: ModelProfile) -> dict[str, Any]:
