@@ -57,6 +57,15 @@ def demo_config(data_dir: Path, port: int, sim: SimServer, reference: Path) -> d
         "models": models,
         "keys": [{"alias": "demo", "key": "env:VIGIL_DEMO_KEY", "team": "demo"}],
         "capture": {"enabled": True},  # simulated traffic: safe to keep, and shows the feature
+        "monitors": {
+            "prompt_drift": {"enabled": True, "embedding_model": "text-embedding-3-small"}
+        },
+        "synthetic": {
+            "probes": [
+                {"name": "gpt-4o-mini-ping", "model": "gpt-4o-mini", "interval": "30s"},
+                {"name": "claude-stream", "model": "claude-3-5-haiku-latest", "stream": True},
+            ]
+        },
         "ml_models": {
             MODEL: {
                 "task": "binary",
