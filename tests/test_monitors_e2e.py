@@ -111,11 +111,23 @@ async def test_demo_drift_and_concept_drift_are_detected(
         rows = body["monitors"].get("concept_drift", [])
         return rows[0] if rows and rows[0]["flagged"] else None
 
+    accuracies: list[float] = []
+
+    def decayed() -> bool:
+        """The latest window with realized labels shows the drop (the simulated relation decays
+        after the drift, so the first labelled windows after it can still be near 0.7)."""
+        run = _get(vigil, f"/api/v1/monitors/{churn.MODEL}")["run"]
+        accuracy = run["summary"]["latest_realized"].get("accuracy")
+        if accuracy is not None:
+            accuracies.append(accuracy)
+        return accuracy is not None and accuracy < 0.68
+
     try:
         drift = await _until(data_drift_of_first_window, DRIFT_AFTER_S + 3 * WINDOW_S + 10)
         assert drift is not None, vigil.logs()[-3000:]
         assert drift["flagged"], drift
         concept_row = await _until(concept, 40)
+        accuracy_dropped = await _until(decayed, 30)
     finally:
         stop.set()
         await asyncio.wait_for(traffic, 30)
@@ -131,7 +143,7 @@ async def test_demo_drift_and_concept_drift_are_detected(
     assert before, "no window before the drift"
     summary = [(w["window_start"], w["value"], w["current_size"], w["details"]) for w in before]
     assert not any(w["flagged"] for w in before), summary
-    assert latest["run"]["summary"]["latest_realized"]["accuracy"] < 0.68
+    assert accuracy_dropped, f"latest realized accuracy never fell below 0.68: {accuracies}"
     metrics = (await asyncio.to_thread(httpx.get, vigil.url + "/metrics", timeout=10)).text
     assert f'vigil_concept_drift_detected{{model="{churn.MODEL}"}} 1.0' in metrics
     assert f'vigil_dataset_drift_share{{model="{churn.MODEL}"}}' in metrics
