@@ -27,16 +27,10 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent))
 import stats as stats_bench  # bench/stats.py: the 10 M-call generator
+from vigil.reports.command import BROWSER_FLAGS
 
 TOKEN = "bench-ui-admin-token"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+ARGS = BROWSER_FLAGS
 
 
 def start_server(store: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:

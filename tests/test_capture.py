@@ -83,12 +83,16 @@ def _client(gw: VigilProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.url + "/v1", api_key=USER_KEY, max_retries=0)
 
 
-def _chat(gw: VigilProcess, request_id: str, content: str, model: str = "gpt-4o-mini") -> None:
-    _client(gw).chat.completions.create(
+def _chat(
+    gw: VigilProcess, request_id: str, content: str, model: str = "gpt-4o-mini", **extra: Any
+) -> Any:
+    """One chat call tagged with `request_id` (a stream when `stream=True` is passed)."""
+    return _client(gw).chat.completions.create(
         model=model,
         messages=[{"role": "user", "content": content}],
         max_tokens=5,
         extra_headers={"x-request-id": request_id},
+        **extra,
     )
 
 
@@ -123,13 +127,7 @@ def test_models_without_capture_keep_nothing(gw: VigilProcess) -> None:
 
 
 def test_stream_is_kept_as_one_completion(gw: VigilProcess) -> None:
-    stream = _client(gw).chat.completions.create(
-        model="claude",
-        messages=[{"role": "user", "content": "stream it"}],
-        max_tokens=8,
-        stream=True,
-        extra_headers={"x-request-id": "cap-3"},
-    )
+    stream = _chat(gw, "cap-3", "stream it", model="claude", stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     call = _captured(gw, "cap-3")
     answer = json.loads(call["response_body"])
@@ -168,14 +166,8 @@ def test_captured_secrets_are_masked_in_the_api(gw: VigilProcess) -> None:
 
 
 def test_captured_streams_get_the_quality_facts_of_their_text(gw: VigilProcess) -> None:
-    stream = _client(gw).chat.completions.create(
-        model="gpt-4o-mini",
-        messages=[{"role": "user", "content": "answer in JSON"}],
-        max_tokens=5,
-        stream=True,
-        response_format={"type": "json_object"},
-        extra_headers={"x-request-id": "cap-7"},
-    )
+    json_format = {"type": "json_object"}
+    stream = _chat(gw, "cap-7", "answer in JSON", stream=True, response_format=json_format)
     for _ in stream:
         pass
     meta = _captured(gw, "cap-7")["metadata"]

@@ -13,18 +13,12 @@ import pytest
 
 from conftest import ADMIN_TOKEN
 from test_ui_env import TRACE_MODEL, UIEnv, start_ui_env
+from vigil.reports.command import BROWSER_FLAGS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "ui"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+ARGS = BROWSER_FLAGS
 PAGES = ["/", "/llm", "/cost", "/ml", "/alerts", "/logs", "/keys", "/settings"]
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing")

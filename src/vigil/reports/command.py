@@ -21,16 +21,17 @@ from rich.console import Console
 from vigil.reports.periodic import gather
 from vigil.reports.periodic_html import render
 
-CHROMIUM_ARGS = [
-    "--headless",
+BROWSER_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
     "--disable-sync",
-    "--no-pdf-header-footer",
 ]
+"""Debian's Chromium as a quiet, offline, sandbox-free tool (as root in CI); the UI tests and
+`bench/ui.py` launch it with the same flags."""
+CHROMIUM_ARGS = ["--headless", *BROWSER_FLAGS, "--no-pdf-header-footer"]
 
 
 def api_fetcher(url: str, token: str) -> Any:
