@@ -315,3 +315,12 @@ def test_receiver_and_alertmanager_urls_are_env_secrets(tmp_path: Path) -> None:
         for secret in ("pd-secret", "slack-secret", "am-secret"):
             assert secret not in text
     assert shown_url(receiver.slack_urls[0]) == "https://hooks.slack.example/********"
+
+
+def test_the_signal_type_lists_every_signal() -> None:
+    """`Signal` spells the names out for mypy and the JSON schema; it must match `SIGNALS`."""
+    from typing import get_args
+
+    from vigil.alerts.config import SIGNALS, Signal
+
+    assert sorted(get_args(Signal)) == sorted(SIGNALS)
