@@ -35,6 +35,7 @@ from vigil.api.keys import router as keys_router
 from vigil.api.monitors import router as monitors_router
 from vigil.api.silences import router as silences_router
 from vigil.api.stats import router as stats_router
+from vigil.api.stats_rollups import Rollups, rollup_loop
 from vigil.api.ui_data import router as ui_data_router
 from vigil.api.ui_ml import router as ui_ml_router
 from vigil.config import ConfigManager, VigilConfig
@@ -67,6 +68,8 @@ class VigilState:
     gateway: Gateway | None = None
     stats_cache: Any = None
     """`vigil.api.stats_cache.StatsCache`, made on the first stats request."""
+    rollups: Rollups | None = None
+    """The stats rollups of `store`, kept up by `rollup_loop`."""
 
     @property
     def config(self) -> VigilConfig:
@@ -122,6 +125,7 @@ BACKGROUND_JOBS: list[Callable[[VigilState], Coroutine[Any, Any, None]]] = [
     alert_loop,
     report_loop,
     probe_loop,
+    rollup_loop,
 ]
 """Started after the store and pipeline are up, cancelled before they shut down."""
 
@@ -131,6 +135,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: VigilState = app.state.vigil
     cfg = state.config
     state.store = await asyncio.to_thread(open_store, cfg.store.path)
+    state.rollups = Rollups(state.store)
     p = cfg.pipeline
     pipeline = WritePipeline(
         state.store,

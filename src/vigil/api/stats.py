@@ -111,7 +111,7 @@ def _cache(request: Request) -> StatsCache:
     state = request.app.state.vigil
     cache: StatsCache | None = state.stats_cache
     if cache is None or cache.store is not state.store:
-        cache = state.stats_cache = StatsCache(state.store)
+        cache = state.stats_cache = StatsCache(state.store, state.rollups)
     return cache
 
 

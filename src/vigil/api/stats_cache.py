@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vigil.api.stats_queries import StatsQuery, at_us, bounds_us, build_sql
+from vigil.api.stats_rollups import Rollups
 from vigil.store import Store
 
 Row = tuple[Any, ...]
@@ -49,16 +50,26 @@ def _sort_key(n_dims: int) -> Callable[[Row], tuple[Any, ...]]:
 
 
 class StatsCache:
-    def __init__(self, store: Store, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self, store: Store, rollups: Rollups | None = None, max_entries: int = MAX_ENTRIES
+    ) -> None:
         self.store = store
+        self.rollups = rollups
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.reused_buckets = 0
         """Buckets answered from memory since start (for tests and the bench)."""
+        self.rolled_buckets = 0
+        """Buckets answered from the rollups since start (for tests and the bench)."""
 
     def rows(self, q: StatsQuery) -> list[Row]:
-        """The rows `build_sql(q)` returns, ordered the same; whole unchanged buckets reused."""
+        """The rows `build_sql(q)` returns, ordered the same; whole unchanged buckets reused.
+
+        The whole buckets `[first, end)` come from memory while unchanged, then from the rollups
+        where they are clean, and the rest (the partial first and last buckets included) from
+        the calls table.
+        """
         width, since_us, until_us = bounds_us(q)
         if not width:
             return self._fetch(q)
@@ -72,23 +83,33 @@ class StatsCache:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
-        reuse_low, reuse_high = first, first
+        done = first  # whole buckets [first, done) answered
         if entry is not None and entry.low <= first:
             changed = self.store.changes.changed_since(TABLE, entry.seq)
             clean = entry.high if changed is None else min(entry.high, changed // width)
-            reuse_high = max(first, min(end, clean))
+            done = max(first, min(end, clean))
         n_dims = len(q.group_by)
         out: list[Row] = []
         kept: dict[int, list[Row]] = {}
         if entry is not None:
-            for bucket in range(reuse_low, reuse_high):
+            for bucket in range(first, done):
                 rows = entry.rows.get(bucket)
                 if rows:
                     kept[bucket] = rows
                     out.extend(rows)
-        self.reused_buckets += reuse_high - reuse_low
-        # the partial first bucket, and everything from the first bucket not reused on
-        for lo_us, hi_us in ((since_us, first * width), (reuse_high * width, until_us)):
+        self.reused_buckets += done - first
+        head = first  # the calls table answers from `since` to the start of bucket `head`
+        rollups = self.rollups
+        if rollups is not None and (span := rollups.span(q)) is not None:
+            lo, hi = max(span[0], done), min(span[1], end)
+            if lo < hi and (lo == done or done == first):
+                rolled = rollups.rows(q, lo, hi)
+                out.extend(rolled)
+                for row in rolled:
+                    kept.setdefault(row[n_dims], []).append(row)
+                self.rolled_buckets += hi - lo
+                head, done = (lo if done == first else first), hi
+        for lo_us, hi_us in ((since_us, head * width), (done * width, until_us)):
             if lo_us >= hi_us:
                 continue
             part = self._fetch(replace(q, since=at_us(lo_us), until=at_us(hi_us)))

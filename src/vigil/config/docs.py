@@ -137,6 +137,8 @@ def _default(field: FieldInfo) -> str:
         return "see below"
     if isinstance(value, timedelta):
         return f"`{format_duration(value)}`"
+    if isinstance(value, list) and value and all(isinstance(v, timedelta) for v in value):
+        return "`[" + ", ".join(format_duration(v) for v in value) + "]`"
     return f"`{json.dumps(value)}`"
 
 

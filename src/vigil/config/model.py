@@ -39,6 +39,7 @@ from vigil.config.sections import (
     ReportsConfig,
     RetentionConfig,
     ServerConfig,
+    StatsConfig,
     StoreConfig,
     SyntheticConfig,
     UIConfig,
@@ -150,6 +151,9 @@ class VigilConfig(BaseSettings):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert evaluation.")
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig, description="The Prometheus `/metrics` endpoint."
+    )
+    stats: StatsConfig = Field(
+        default_factory=StatsConfig, description="The stats API's pre-aggregated rollups."
     )
     synthetic: SyntheticConfig = Field(
         default_factory=SyntheticConfig, description="Synthetic probes against the gateway."

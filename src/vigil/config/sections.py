@@ -376,6 +376,19 @@ class MetricsConfig(Section):
     )
 
 
+class StatsConfig(Section):
+    rollup_widths: list[Annotated[Duration, at_least(timedelta(minutes=1))]] = Field(
+        default_factory=lambda: [parse_duration(w) for w in ("1m", "5m", "15m", "2h", "12h", "1d")],
+        description="Bucket widths kept pre-aggregated (exact, per model, provider, deployment, "
+        "key, team and source) so `/api/v1/stats` answers them without scanning every call; "
+        "the defaults are the UI's. Empty: none.",
+    )
+    rollup_interval: Duration = Field(
+        default=parse_duration("10s"),
+        description="How often rollups take in new and changed calls.",
+    )
+
+
 class UIUser(Section):
     name: str = Field(min_length=1, description="Login name.")
     password: SecretStr = Field(description="Password (use `env:NAME`).")

@@ -39,10 +39,19 @@ class Store(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one write statement (writer thread only: `WritePipeline.run_exclusive`)."""
 
+    def transaction(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], tables: Mapping[str, Any] = {}
+    ) -> None:
+        """Run write statements in one transaction (writer thread only), with Arrow `tables`
+        readable by name in them."""
+
     def delete_older_than(self, table: str, cutoff: datetime) -> int:
         """Delete rows of `table` whose `ts` is before `cutoff` (UTC); returns rows deleted."""
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query from any thread."""
+
+    def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run a read query from any thread; the result as an Arrow table."""
 
     def close(self) -> None: ...

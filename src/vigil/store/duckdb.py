@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigil.records import Record, columns
@@ -44,6 +45,10 @@ CHECKPOINT_THRESHOLD = "128MB"
 
 def _naive_utc(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def _epoch_us(ts: datetime) -> int:
+    return (_naive_utc(ts) - datetime(1970, 1, 1)) // timedelta(microseconds=1)
 
 
 def _quote(name: str) -> str:
@@ -133,12 +138,36 @@ class DuckDBStore:
                 cur.execute("ROLLBACK")
                 raise StoreError(f"write failed: {exc}") from exc
         for record_type, table in tables:
-            low = pc.min(table.column("ts")).value
-            self.changes.note(record_type.TABLE, ALL_TIME if low is None else low)
+            span = pc.min_max(table.column("ts"))
+            low, high = span["min"].value, span["max"].value
+            if low is None:
+                self.changes.note(record_type.TABLE, ALL_TIME)
+            else:
+                self.changes.note(record_type.TABLE, low, high + 1)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self._lock:
             self._writer.execute(sql, list(params))
+
+    def transaction(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], tables: Mapping[str, Any] = {}
+    ) -> None:
+        cur = self._writer
+        with self._lock:
+            for name, table in tables.items():
+                cur.register(name, table)
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    for sql, params in statements:
+                        cur.execute(sql, list(params))
+                    cur.execute("COMMIT")
+                except duckdb.Error as exc:
+                    cur.execute("ROLLBACK")
+                    raise StoreError(f"write failed: {exc}") from exc
+            finally:
+                for name in tables:
+                    cur.unregister(name)
 
     def delete_older_than(self, table: str, cutoff: datetime) -> int:
         if table not in _RETENTION_TABLES:
@@ -147,7 +176,7 @@ class DuckDBStore:
             row = self._writer.execute(
                 f"DELETE FROM {_quote(table)} WHERE ts < ?", [_naive_utc(cutoff)]
             ).fetchone()
-        self.changes.note(table, ALL_TIME)
+        self.changes.note(table, ALL_TIME, _epoch_us(cutoff))
         return int(row[0]) if row else 0
 
     # -- reads (any thread) ---------------------------------------------------------------------
@@ -155,6 +184,13 @@ class DuckDBStore:
         cur = self._con.cursor()
         try:
             return cur.execute(sql, list(params)).fetchall()
+        finally:
+            cur.close()
+
+    def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        cur = self._con.cursor()
+        try:
+            return cur.sql(sql, params=list(params)).to_arrow_table()
         finally:
             cur.close()
 

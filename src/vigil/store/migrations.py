@@ -136,6 +136,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE llm_calls ADD COLUMN response_body VARCHAR",
         ),
     ),
+    Migration(
+        9,
+        "stats rollups: exact per-bucket aggregates of llm_calls (vigil.api.stats_rollups)",
+        (
+            """CREATE TABLE stats_rollups (
+                width_us BIGINT NOT NULL, dim VARCHAR NOT NULL, value VARCHAR,
+                bucket BIGINT NOT NULL, requests BIGINT NOT NULL, input_tokens BIGINT,
+                output_tokens BIGINT, cached_input_tokens BIGINT, cost_usd DOUBLE,
+                timeouts BIGINT, e429 BIGINT, e4xx BIGINT, e5xx BIGINT, latency_avg DOUBLE,
+                latency_q DOUBLE[], ttft_q DOUBLE[])""",
+            """CREATE TABLE stats_rollup_state (
+                width_us BIGINT PRIMARY KEY, low BIGINT NOT NULL, high BIGINT NOT NULL)""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
