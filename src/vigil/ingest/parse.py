@@ -9,8 +9,9 @@ one, to find which.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Container
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -28,6 +29,11 @@ _MANY: dict[str, TypeAdapter[Any]] = {
 }
 SERVER_FIELDS = frozenset({"schema_issues"})
 """Fields Vigil computes itself; a client's value is ignored."""
+
+Given: TypeAlias = Container[str]
+"""The names of the fields an event carried (the server fills some of the others)."""
+Validated: TypeAlias = list[tuple[int, Given, Record]]
+"""Valid events as (index in the batch, fields given, record)."""
 
 JSON_TYPES = ("application/json", "text/json")
 NDJSON_TYPES = (
@@ -93,12 +99,15 @@ def _ndjson(body: bytes) -> tuple[list[Any], list[dict[str, Any]]]:
 
 
 def validate(
-    items: list[Any], skip: frozenset[int] = frozenset()
-) -> tuple[list[tuple[int, dict[str, Any], Record]], list[dict[str, Any]]]:
-    """Validate events; returns (index, raw fields, record) for good ones, and rejections."""
+    items: list[Any], skip: frozenset[int] = frozenset(), received: datetime | None = None
+) -> tuple[Validated, list[dict[str, Any]]]:
+    """Validate events; returns (index, raw fields, record) for good ones, and rejections.
+
+    `received` (default: now) is the time given to events that carry none.
+    """
     groups: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     rejected: list[dict[str, Any]] = []
-    received = datetime.now(UTC)
+    received = received or datetime.now(UTC)
     for index, item in enumerate(items):
         if index in skip:
             continue
@@ -116,7 +125,7 @@ def validate(
         if "ts" not in fields:
             fields["ts"] = received  # an event without a time happened when it arrived
         groups[kind].append((index, fields))
-    good: list[tuple[int, dict[str, Any], Record]] = []
+    good: Validated = []
     for kind, members in groups.items():
         try:
             records = _MANY[kind].validate_python([fields for _, fields in members])
