@@ -64,7 +64,11 @@ async def start_gateway(state: VigilState) -> Gateway:
     assert state.pipeline is not None
     config = state.config
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-    session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+    # No cookie jar: upstream cookies must not travel from one key's request to another's (and
+    # filtering cookies is per-request work on the hot path).
+    session = aiohttp.ClientSession(
+        connector=connector, auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar()
+    )
     shared = None
     if config.limits_backend.backend == "redis" and config.limits_backend.url:
         shared = SharedSpend(config.limits_backend.url)
