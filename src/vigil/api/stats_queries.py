@@ -201,6 +201,7 @@ def shape_series(q: StatsQuery, rows: Sequence[Sequence[Any]]) -> list[dict[str,
     width, since_us, until_us = bounds_us(q)
     bounds = [i for i in range(1, len(rows)) if rows[i][:n_dims] != rows[i - 1][:n_dims]]
     series: list[dict[str, Any]] = []
+    stamps: dict[int, str] = {}  # every series has the same buckets: format each time once
     for a, b in zip([0, *bounds], [*bounds, len(rows)], strict=True):
         if a == b:
             continue
@@ -212,7 +213,7 @@ def shape_series(q: StatsQuery, rows: Sequence[Sequence[Any]]) -> list[dict[str,
             starts, ends = [since_us], [until_us]
         seconds = [(e - s) / 1e6 for s, e in zip(starts, ends, strict=True)]
         group = dict(zip(q.group_by, rows[a][:n_dims], strict=True))
-        ts = [iso(at_us(s)) for s in starts]
+        ts = [stamps.get(s) or stamps.setdefault(s, iso(at_us(s))) for s in starts]
         series.append({"group": group, "ts": ts, **_columns(cols[n_dims + 1 :], seconds)})
     return series
 
