@@ -6,8 +6,12 @@ process without clashing in prometheus-client's global registry.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
+from operator import attrgetter
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
@@ -46,6 +50,35 @@ TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0,
 MAX_KEY_LABELS = 100
 """Distinct virtual keys that get their own series when per-key labels are on; the rest share
 the `__other__` series (see `vigil.metrics.labels`)."""
+
+
+class BatchHistogram(Histogram):
+    """A `Histogram` that can also take many observations at once (one bucket update per bucket
+    touched, one sum update), as ingest's 1,000-event batches do."""
+
+    def observe_many(self, amounts: Sequence[float]) -> None:
+        """The same counts and sum as `observe` on each amount in turn."""
+        if not amounts:
+            return
+        self._raise_if_not_observable()  # type: ignore[no-untyped-call]
+        total = sum(amounts)
+        self._sum.inc(total)
+        if total != total:  # a NaN, which `observe` counts in no bucket
+            amounts = [a for a in amounts if a == a]
+        buckets = self._buckets
+        for index, n in Tally(map(partial(bisect_left, self._upper_bounds), amounts)).items():
+            buckets[index].inc(n)
+
+
+_STATUS = attrgetter("status_code")
+_DURATION = attrgetter("duration_s")
+_TTFT = attrgetter("ttft_s")
+_COST = attrgetter("cost_usd")
+_TOKENS = (
+    ("input", attrgetter("input_tokens")),
+    ("output", attrgetter("output_tokens")),
+    ("cached_input", attrgetter("cached_input_tokens")),
+)
 
 
 class VigilMetrics:
@@ -108,14 +141,14 @@ class VigilMetrics:
             ["model", "provider", "status_code"],
             registry=r,
         )
-        self.request_duration = Histogram(
+        self.request_duration = BatchHistogram(
             "vigil_request_duration_seconds",
             "End-to-end LLM request duration in seconds.",
             mp,
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.ttft = Histogram(
+        self.ttft = BatchHistogram(
             "vigil_time_to_first_token_seconds",
             "Time to the first streamed token in seconds (streaming requests).",
             mp,
@@ -300,7 +333,17 @@ class VigilMetrics:
 
     def observe_call(self, call: CallRecord) -> None:
         """Count one LLM call (the gateway's, per request) in every LLM metric."""
-        self._observe_group(call.model, call.provider, (call,))
+        model, provider = call.model, call.provider
+        self.requests.labels(model, provider, str(call.status_code)).inc()
+        self.request_duration.labels(model, provider).observe(call.duration_s)
+        if call.ttft_s is not None:
+            self.ttft.labels(model, provider).observe(call.ttft_s)
+        for kind, getter in _TOKENS:
+            n = getter(call)
+            if n:
+                self.tokens.labels(model, provider, kind).inc(n)
+        if call.cost_usd:
+            self.cost.labels(model, provider).inc(call.cost_usd)
         if self.per_key_labels:
             self.observe_key_call(call)
 
@@ -319,25 +362,18 @@ class VigilMetrics:
             self._observe_group(model, provider, group)
 
     def _observe_group(self, model: str, provider: str, group: Sequence[CallRecord]) -> None:
-        statuses: dict[int, int] = defaultdict(int)
-        duration = self.request_duration.labels(model, provider)
-        ttft = None
-        inp = out = cached = 0
-        cost = 0.0
-        for call in group:
-            statuses[call.status_code] += 1
-            duration.observe(call.duration_s)
-            if call.ttft_s is not None:
-                ttft = ttft or self.ttft.labels(model, provider)
-                ttft.observe(call.ttft_s)
-            inp += call.input_tokens
-            out += call.output_tokens
-            cached += call.cached_input_tokens
-            cost += call.cost_usd
-        for status, n in statuses.items():
+        # Column by column through C-level map/sum/Counter, and each histogram's buckets counted
+        # once per group: per-call observations were most of ingest's metrics time.
+        for status, n in Tally(map(_STATUS, group)).items():
             self.requests.labels(model, provider, str(status)).inc(n)
-        for kind, n in (("input", inp), ("output", out), ("cached_input", cached)):
+        self.request_duration.labels(model, provider).observe_many(list(map(_DURATION, group)))
+        ttfts = [t for t in map(_TTFT, group) if t is not None]
+        if ttfts:
+            self.ttft.labels(model, provider).observe_many(ttfts)
+        for kind, getter in _TOKENS:
+            n = sum(map(getter, group))
             if n:
                 self.tokens.labels(model, provider, kind).inc(n)
+        cost = sum(map(_COST, group))
         if cost:
             self.cost.labels(model, provider).inc(cost)
