@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from vigil.api.errors import APIError
 from vigil.ingest.fastpath import validate_batch
-from vigil.ingest.parse import EVENT_TYPES, Validated, decode_items, validate
+from vigil.ingest.parse import EVENT_TYPES, Valid, decode_items, validate
 from vigil.records import CallRecord, Prediction
 
 RECEIVED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -74,7 +74,7 @@ def _event(draw: Any) -> dict[str, Any]:
     return event
 
 
-def _precise(body: bytes) -> tuple[Validated, list[dict[str, Any]]] | None:
+def _precise(body: bytes) -> tuple[Valid, list[dict[str, Any]]] | None:
     try:
         items, rejected = decode_items(body, "application/json")
     except APIError:
@@ -83,15 +83,16 @@ def _precise(body: bytes) -> tuple[Validated, list[dict[str, Any]]] | None:
     return good, rejected + invalid
 
 
-def _same(fast: Validated, precise: Validated) -> None:
-    assert len(fast) == len(precise)
-    precise = sorted(precise, key=lambda event: event[0])  # grouped by kind
-    for (i, given_fast, record), (j, given_precise, expected) in zip(fast, precise, strict=True):
-        assert i == j
+def _same(fast: Valid, precise: Valid) -> None:
+    assert fast.indexes == precise.indexes
+    assert fast.client_ids == precise.client_ids
+    unpriced = [any(r is u for u in fast.unpriced) for r in fast.records]
+    assert unpriced == [any(r is u for u in precise.unpriced) for r in precise.records]
+    for record, expected, client_id in zip(
+        fast.records, precise.records, fast.client_ids, strict=True
+    ):
         assert type(record) is type(expected)
-        for name in PRESENCE:
-            assert (name in given_fast) == (name in given_precise), name
-        if "id" not in given_precise:  # both made up a random id
+        if not client_id:  # both made up a random id
             assert isinstance(record.id, str) and len(record.id) == 32
             record = dataclasses.replace(record, id=expected.id)
         assert record == expected
@@ -137,9 +138,12 @@ def test_typical_batches_take_the_fast_path() -> None:
     precise = _precise(body)
     assert precise is not None and precise[1] == []
     _same(fast, precise[0])
-    prediction = fast[2][2]
+    prediction = fast.records[2]
     assert isinstance(prediction, Prediction) and prediction.schema_issues is None
-    assert fast[2][2].ts == RECEIVED  # no time given: the batch's arrival time
+    assert prediction.ts == RECEIVED  # no time given: the batch's arrival time
+    assert fast.client_ids == [False, True, False, False, False, False]
+    assert [r.id for r in fast.unpriced] == [fast.records[0].id]
+    assert [getattr(r, "source", None) for r in fast.records[:2]] == ["ingest", "sdk"]
 
 
 def test_doubtful_batches_go_to_the_precise_path() -> None:

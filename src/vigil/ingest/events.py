@@ -18,7 +18,7 @@ from vigil.api.auth import require_admin
 from vigil.api.errors import APIError
 from vigil.bodies import read_decoded_body
 from vigil.ingest.fastpath import validate_batch
-from vigil.ingest.parse import JSON_TYPES, Given, decode_items, rejection, validate
+from vigil.ingest.parse import JSON_TYPES, Valid, decode_items, rejection, validate
 from vigil.ingest.schema import feature_issues
 from vigil.ingest.state import IngestState, ingest_state
 from vigil.ingest.write import commit_once, count_accepted
@@ -53,23 +53,18 @@ _EVENTS_BODY = {
 }
 
 
-def _enrich(
-    vigil: Any, state: IngestState, index: int, fields: Given, record: Record
-) -> str | None:
-    """Fill what the server computes; returns a rejection reason, or None when the event is fine."""
-    config = vigil.config
-    if isinstance(record, CallRecord):
-        if "source" not in fields:
-            record.source = "ingest"
-        if "cost_usd" not in fields:
-            record.cost_usd = state.prices(config).cost(
-                record.model,
-                record.deployment,
-                record.input_tokens,
-                record.output_tokens,
-                record.cached_input_tokens,
-            )
-    elif isinstance(record, Prediction):
+def _price(state: IngestState, config: Any, calls: list[CallRecord]) -> None:
+    """The cost of LLM calls that came without one, from the gateway's price table."""
+    prices = state.prices(config)
+    for call in calls:
+        tokens = (call.input_tokens, call.output_tokens, call.cached_input_tokens)
+        call.cost_usd = prices.cost(call.model, call.deployment, *tokens)
+
+
+def _check(state: IngestState, config: Any, record: Record) -> str | None:
+    """Checks against the model registry (flagging a prediction's schema issues); returns a
+    rejection reason, or None when the event is fine."""
+    if isinstance(record, Prediction):
         if not record.model:
             return "model: a prediction needs the name of its model"
         schema = state.registry.get(config, record.model, with_reference=False)
@@ -84,6 +79,24 @@ def _enrich(
         if record.model and state.registry.get(config, record.model, False) is None:
             return _unknown_model(state, config, record.model)
     return None
+
+
+def _registry_checks(
+    state: IngestState, config: Any, valid: Valid, rejected: list[dict[str, Any]]
+) -> Valid:
+    """`valid` less the predictions and labels the registry rejects (added to `rejected`)."""
+    kept = Valid(unpriced=valid.unpriced)
+    for index, record, client_id in zip(
+        valid.indexes, valid.records, valid.client_ids, strict=True
+    ):
+        why = _check(state, config, record)
+        if why is None:
+            kept.indexes.append(index)
+            kept.records.append(record)
+            kept.client_ids.append(client_id)
+        else:
+            rejected.append(rejection(index, record.KIND, why))
+    return kept
 
 
 def _unknown_model(state: IngestState, config: Any, model: str) -> str | None:
@@ -115,25 +128,22 @@ async def ingest_events(
     body = await read_decoded_body(request, limit)
     content_type = request.headers.get("content-type", "")
     received = datetime.now(UTC)
-    good = None
+    valid = None
     if content_type.split(";", 1)[0].strip().lower() in (*JSON_TYPES, ""):
-        good = validate_batch(body, received)  # a whole valid array in one pass, or None
+        valid = validate_batch(body, received)  # a whole valid array in one pass, or None
     rejected: list[dict[str, Any]] = []
-    if good is None:
+    if valid is None:
         items, rejected = decode_items(body, content_type)
-        good, invalid = validate(items, frozenset(r["index"] for r in rejected), received)
+        valid, invalid = validate(items, frozenset(r["index"] for r in rejected), received)
         rejected.extend(invalid)
-    count = len(good) + len(rejected)
+    count = len(valid.records) + len(rejected)
     state = ingest_state(vigil)
-    records: list[Record] = []
-    client_ids: list[bool] = []
-    for index, fields, record in good:
-        why = _enrich(vigil, state, index, fields, record)
-        if why is not None:
-            rejected.append(rejection(index, record.KIND, why))
-            continue
-        records.append(record)
-        client_ids.append("id" in fields)
+    if valid.unpriced:
+        _price(state, vigil.config, valid.unpriced)
+    kinds = set(map(type, valid.records))
+    if Prediction in kinds or Label in kinds:
+        valid = _registry_checks(state, vigil.config, valid, rejected)
+    records = valid.records
     rejected.sort(key=lambda r: r["index"])
     for rej in rejected:
         vigil.metrics.ingest_rejected.labels(str(rej["kind"]), "invalid").inc()
@@ -144,10 +154,14 @@ async def ingest_events(
             f"{len(rejected)} of {count} events are invalid; nothing was stored (atomic)",
             {"rejected": rejected},
         )
-    duplicate = await commit_once(vigil, records, client_ids)
-    stored = [r for r, dup in zip(records, duplicate, strict=True) if not dup]
+    duplicate = await commit_once(vigil, records, valid.client_ids)
+    stored = records
+    if True in duplicate:
+        stored = [r for r, dup in zip(records, duplicate, strict=True) if not dup]
     count_accepted(vigil, stored)
-    flagged = sum(1 for r in stored if isinstance(r, Prediction) and r.schema_issues)
+    flagged = 0
+    if Prediction in kinds:
+        flagged = sum(1 for r in stored if isinstance(r, Prediction) and r.schema_issues)
     return {
         "accepted": len(records),
         "duplicates": len(records) - len(stored),

@@ -16,16 +16,19 @@ values (big integers, nesting limits) are orjson's.
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 import orjson
 
-from vigil.ingest.parse import EVENT_TYPES, SERVER_FIELDS, Given, Validated
-from vigil.records import JSON_COLUMNS, Record
+from vigil.ingest.parse import EVENT_TYPES, SERVER_FIELDS, Valid
+from vigil.records import JSON_COLUMNS, Record, new_ids
 
 _INT64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 """Integers the store can hold; a larger one goes to the precise path (which rejects it)."""
@@ -74,85 +77,122 @@ _EVENT = typing.Union[tuple(_STRUCTS.values())]  # type: ignore[valid-type]  # n
 _DECODER = msgspec.json.Decoder(list[_EVENT])  # type: ignore[valid-type]
 
 
-def _default(f: dataclasses.Field[Any]) -> Callable[[], Any]:
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory
-    return lambda: f.default
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Where the fields the fast path fixes up stand in a record type's column order."""
+
+    record_type: type[Record]
+    count: int
+    """The record's fields; the struct's extra server fields come after them."""
+    id: int
+    ts: int
+    json: tuple[int, ...]
+    server: tuple[int, ...]
+    source: int | None
+    cost: int | None
 
 
-def _converter(record_type: type[Record]) -> Callable[[Any], tuple[Record, Given]]:
-    """struct -> (record, names of the presence-sensitive fields the event carried)."""
-    fields = dataclasses.fields(record_type)
-    count = len(fields)
-    json_fields = [f.name for f in fields if f.name in JSON_COLUMNS]
-    server = [f.name for f in fields if f.name in SERVER_FIELDS]
-    presence = [(f.name, _default(f)) for f in fields if f.name in _PRESENCE]
-    given: dict[tuple[bool, ...], frozenset[str]] = {}
-    unset = msgspec.UNSET
-    astuple = msgspec.structs.astuple
-    loads = orjson.loads
-
-    def convert(struct: Any) -> tuple[Record, Given]:
-        record: Any = record_type(*astuple(struct)[:count])
-        for name in json_fields:
-            raw = getattr(record, name)
-            setattr(record, name, loads(bytes(raw)) if raw else None)
-        for name in server:
-            setattr(record, name, None)
-        flags = []
-        for name, default in presence:
-            there = getattr(record, name) is not unset
-            if not there:
-                setattr(record, name, default())
-            flags.append(there)
-        key = tuple(flags)
-        names = given.get(key)
-        if names is None:
-            names = given[key] = frozenset(n for (n, _), t in zip(presence, key, strict=True) if t)
-        return record, names
-
-    return convert
+def _shape(record_type: type[Record]) -> _Shape:
+    names = [f.name for f in dataclasses.fields(record_type)]
+    return _Shape(
+        record_type,
+        len(names),
+        names.index("id"),
+        names.index("ts"),
+        tuple(i for i, n in enumerate(names) if n in JSON_COLUMNS),
+        tuple(i for i, n in enumerate(names) if n in SERVER_FIELDS),
+        names.index("source") if "source" in names else None,
+        names.index("cost_usd") if "cost_usd" in names else None,
+    )
 
 
-_CONVERT = {_STRUCTS[t]: _converter(t) for t in EVENT_TYPES.values()}
+_SHAPES = {_STRUCTS[t]: _shape(t) for t in EVENT_TYPES.values()}
+_LONG_FRACTION = re.compile(r"\.\d{7}")
+"""More than 6 fractional digits of a second: msgspec rounds them, pydantic truncates."""
 
 
-def _long_fraction(stamp: str) -> bool:
-    """More than 6 fractional digits: msgspec rounds them, pydantic truncates."""
-    return len(stamp) > 26 and stamp[19] == "." and stamp[26].isdigit()
-
-
-def validate_batch(body: bytes, received: datetime) -> Validated | None:
+def validate_batch(body: bytes, received: datetime) -> Valid | None:
     """Every event of a JSON array as records, or None when any event needs the precise path."""
     try:
-        structs: Sequence[Any] = _DECODER.decode(body)
+        structs: list[Any] = _DECODER.decode(body)
     except (msgspec.DecodeError, RecursionError):
         return None
-    good: Validated = []
-    stamps: list[str] = []
-    stamped: list[Any] = []
-    unset = msgspec.UNSET
+    valid = Valid()
+    types = set(map(type, structs))
     try:
-        for index, struct in enumerate(structs):
-            record, given = _CONVERT[type(struct)](struct)
-            good.append((index, given, record))
-            ts: Any = record.ts
-            if ts is unset:
-                record.ts = received
-            elif _long_fraction(ts):
+        if len(types) == 1:
+            if not _add(valid, _SHAPES[types.pop()], range(len(structs)), structs, received):
                 return None
-            else:
-                stamps.append(ts)
-                stamped.append(record)
+            return valid
+        groups: dict[type, list[int]] = defaultdict(list)
+        for index, struct in enumerate(structs):
+            groups[type(struct)].append(index)
+        for struct_type, indexes in groups.items():
+            members = [structs[i] for i in indexes]
+            if not _add(valid, _SHAPES[struct_type], indexes, members, received):
+                return None
     except orjson.JSONDecodeError:
         return None
+    order = sorted(range(len(valid.indexes)), key=valid.indexes.__getitem__)  # batch order
+    valid.indexes = [valid.indexes[i] for i in order]
+    valid.records = [valid.records[i] for i in order]
+    valid.client_ids = [valid.client_ids[i] for i in order]
+    return valid
+
+
+def _add(
+    valid: Valid, shape: _Shape, indexes: Iterable[int], structs: list[Any], received: datetime
+) -> bool:
+    """Structs of one kind as records, built column by column; False if one needs the slow path."""
+    n = len(structs)
+    unset = msgspec.UNSET
+    cols: list[Any] = list(zip(*map(msgspec.structs.astuple, structs), strict=True))
+    del cols[shape.count :]
+    ids = cols[shape.id]
+    client = [i is not unset for i in ids]
+    if True not in client:
+        cols[shape.id] = new_ids(n)
+    elif False in client:
+        cols[shape.id] = [i if i is not unset else f for i, f in zip(ids, new_ids(n), strict=True)]
+    stamps = cols[shape.ts]
+    if unset in stamps:
+        times = _times([s for s in stamps if s is not unset])
+        if times is None:
+            return False
+        given = iter(times)
+        cols[shape.ts] = [received if s is unset else next(given) for s in stamps]
+    else:
+        times = _times(stamps)
+        if times is None:
+            return False
+        cols[shape.ts] = times
+    loads = orjson.loads
+    for j in shape.json:
+        col = cols[j]
+        cols[j] = [loads(bytes(raw)) if raw else None for raw in col] if any(col) else [None] * n
+    for j in shape.server:
+        cols[j] = [None] * n
+    if shape.source is not None:
+        col = cols[shape.source]
+        if unset in col:
+            cols[shape.source] = ["ingest" if v is unset else v for v in col]
+    costs = cols[shape.cost] if shape.cost is not None else ()
+    unpriced = unset in costs
+    if unpriced:
+        cols[shape.cost] = [0.0 if v is unset else v for v in costs]  # type: ignore[index]
+    records: list[Any] = list(map(shape.record_type, *cols))
+    if unpriced:
+        valid.unpriced.extend(r for r, v in zip(records, costs, strict=True) if v is unset)
+    valid.indexes.extend(indexes)
+    valid.records.extend(records)
+    valid.client_ids.extend(client)
+    return True
+
+
+def _times(stamps: Sequence[str]) -> list[datetime] | None:
+    if _LONG_FRACTION.search("\n".join(stamps)):
+        return None
     try:
-        times = msgspec.convert(stamps, list[datetime])
+        return msgspec.convert(stamps, list[datetime])
     except msgspec.ValidationError:
         return None
-    for record, ts in zip(stamped, times, strict=True):
-        record.ts = ts
-    return good
-
-
-__all__ = ["validate_batch"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Container
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -30,10 +31,30 @@ _MANY: dict[str, TypeAdapter[Any]] = {
 SERVER_FIELDS = frozenset({"schema_issues"})
 """Fields Vigil computes itself; a client's value is ignored."""
 
-Given: TypeAlias = Container[str]
-"""The names of the fields an event carried (the server fills some of the others)."""
-Validated: TypeAlias = list[tuple[int, Given, Record]]
-"""Valid events as (index in the batch, fields given, record)."""
+
+@dataclass(slots=True)
+class Valid:
+    """The events that passed validation, in batch order, one list per property."""
+
+    indexes: list[int] = field(default_factory=list)
+    """Each record's position in the batch."""
+    records: list[Record] = field(default_factory=list)
+    client_ids: list[bool] = field(default_factory=list)
+    """Whether the event carried its own id (only those can repeat an earlier one)."""
+    unpriced: list[CallRecord] = field(default_factory=list)
+    """LLM calls that came without `cost_usd`, to be priced from the price table."""
+
+    def add(self, index: int, record: Record, given: Container[str]) -> None:
+        """One valid event, whose fields were `given` (the server fills some of the others)."""
+        self.indexes.append(index)
+        self.records.append(record)
+        self.client_ids.append("id" in given)
+        if isinstance(record, CallRecord):
+            if "source" not in given:
+                record.source = "ingest"
+            if "cost_usd" not in given:
+                self.unpriced.append(record)
+
 
 JSON_TYPES = ("application/json", "text/json")
 NDJSON_TYPES = (
@@ -100,8 +121,8 @@ def _ndjson(body: bytes) -> tuple[list[Any], list[dict[str, Any]]]:
 
 def validate(
     items: list[Any], skip: frozenset[int] = frozenset(), received: datetime | None = None
-) -> tuple[Validated, list[dict[str, Any]]]:
-    """Validate events; returns (index, raw fields, record) for good ones, and rejections.
+) -> tuple[Valid, list[dict[str, Any]]]:
+    """Validate events one by one; returns the good ones, and rejections.
 
     `received` (default: now) is the time given to events that carry none.
     """
@@ -125,7 +146,7 @@ def validate(
         if "ts" not in fields:
             fields["ts"] = received  # an event without a time happened when it arrived
         groups[kind].append((index, fields))
-    good: Validated = []
+    good: list[tuple[int, dict[str, Any], Record]] = []
     for kind, members in groups.items():
         try:
             records = _MANY[kind].validate_python([fields for _, fields in members])
@@ -140,4 +161,7 @@ def validate(
                 (index, fields, record)
                 for (index, fields), record in zip(members, records, strict=True)
             )
-    return good, rejected
+    valid = Valid()
+    for index, fields, record in sorted(good, key=lambda event: event[0]):
+        valid.add(index, record, fields)
+    return valid, rejected
