@@ -33,6 +33,9 @@ from vigil.records import JSON_COLUMNS, Record, new_ids
 _INT64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 """Integers the store can hold; a larger one goes to the precise path (which rejects it)."""
 
+_NULL = msgspec.Raw(b"null")
+"""A free-form JSON field's default: absent reads like an explicit null (both are None)."""
+
 _PRESENCE = ("id", "source", "cost_usd")
 """Fields whose absence the server acts on (a new id, `source = "ingest"`, a priced cost): the
 structs leave them unset so the batch can tell, as the slow path's field dicts do."""
@@ -57,11 +60,11 @@ def _struct(record_type: type[Record]) -> type[msgspec.Struct]:
         if f.name in _PRESENCE or f.name == "ts":
             fields.append((f.name, kind | msgspec.UnsetType, msgspec.UNSET))
         elif kind is msgspec.Raw:
-            fields.append((f.name, kind, msgspec.Raw()))
+            fields.append((f.name, kind, _NULL))
         else:
             fields.append((f.name, kind, f.default))
     names = {f[0] for f in fields}
-    fields.extend((n, msgspec.Raw, msgspec.Raw()) for n in sorted(SERVER_FIELDS - names))
+    fields.extend((n, msgspec.Raw, _NULL) for n in sorted(SERVER_FIELDS - names))
     return msgspec.defstruct(
         f"{record_type.__name__}Event",
         fields,
@@ -166,10 +169,14 @@ def _add(
         if times is None:
             return False
         cols[shape.ts] = times
-    loads = orjson.loads
     for j in shape.json:
         col = cols[j]
-        cols[j] = [loads(bytes(raw)) if raw else None for raw in col] if any(col) else [None] * n
+        # One orjson call for the column, nested as deep as the values were in the body (in an
+        # event in the array), so orjson's depth limit falls where it did for the whole body.
+        if col.count(_NULL) == n:
+            cols[j] = [None] * n
+        else:
+            cols[j] = orjson.loads(b"[[" + b",".join(col) + b"]]")[0]
     for j in shape.server:
         cols[j] = [None] * n
     if shape.source is not None:

@@ -6,8 +6,9 @@ so "acknowledged means committed" and "a retried id is stored once" hold the sam
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 from vigil.api.errors import APIError
@@ -39,8 +40,13 @@ async def commit_once(
     if not state.deduper.warm.is_set():
         await state.deduper.warm.wait()
     by_table: dict[str, list[int]] = defaultdict(list)
-    for index, record in enumerate(records):
-        if record.TABLE in DEDUPED_TABLES and (client_ids is None or client_ids[index]):
+    if client_ids is None or False not in client_ids:
+        chosen: Sequence[int] = range(len(records))
+    else:  # only ids the senders chose can repeat
+        chosen = [i for i, client in enumerate(client_ids) if client] if True in client_ids else ()
+    for index in chosen:
+        record = records[index]
+        if record.TABLE in DEDUPED_TABLES:
             by_table[record.TABLE].append(index)
     duplicate = [False] * len(records)
     reserved: list[tuple[str, list[int]]] = []
@@ -56,7 +62,10 @@ async def commit_once(
         reserved.append((table, fresh))
     committed = False
     try:
-        await commit(vigil, [r for r, dup in zip(records, duplicate, strict=True) if not dup])
+        fresh_records = records
+        if True in duplicate:
+            fresh_records = [r for r, dup in zip(records, duplicate, strict=True) if not dup]
+        await commit(vigil, fresh_records)
         committed = True
     finally:
         for table, fresh in reserved:
@@ -67,17 +76,23 @@ async def commit_once(
 def count_accepted(vigil: Any, records: Sequence[Record]) -> None:
     """Ingest counters and the LLM/ML metrics a stored record feeds."""
     metrics = vigil.metrics
-    kinds: dict[str, int] = defaultdict(int)
-    calls: list[CallRecord] = []
-    predictions: dict[str, int] = defaultdict(int)
+    for record_type, group in _by_type(records).items():
+        metrics.ingest_events.labels(record_type.KIND).inc(len(group))
+        if record_type is Prediction:
+            for model, n in Counter(map(_MODEL, group)).items():
+                metrics.predictions.labels(model).inc(n)
+        elif record_type is CallRecord:
+            metrics.observe_calls(group)
+
+
+_MODEL = attrgetter("model")
+
+
+def _by_type(records: Sequence[Record]) -> dict[type[Record], Sequence[Any]]:
+    types = set(map(type, records))
+    if len(types) == 1:
+        return {types.pop(): records}  # the usual batch: one kind
+    groups: dict[type[Record], list[Record]] = defaultdict(list)
     for record in records:
-        kinds[record.KIND] += 1
-        if isinstance(record, CallRecord):
-            calls.append(record)
-        elif isinstance(record, Prediction):
-            predictions[record.model] += 1
-    for kind, n in kinds.items():
-        metrics.ingest_events.labels(kind).inc(n)
-    for model, n in predictions.items():
-        metrics.predictions.labels(model).inc(n)
-    metrics.observe_calls(calls)
+        groups[type(record)].append(record)
+    return dict(groups)
