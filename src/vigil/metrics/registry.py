@@ -6,11 +6,10 @@ process without clashing in prometheus-client's global registry.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Sequence
-from functools import partial
 from operator import attrgetter
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
@@ -65,11 +64,16 @@ class BatchHistogram(Histogram):
         self._sum.inc(total)
         if total != total:  # a NaN, which `observe` counts in no bucket
             amounts = [a for a in amounts if a == a]
-        buckets = self._buckets
-        for index, n in Tally(map(partial(bisect_left, self._upper_bounds), amounts)).items():
-            buckets[index].inc(n)
+        ordered = sorted(amounts)
+        below = 0  # amounts counted in lower buckets
+        for bound, bucket in zip(self._upper_bounds, self._buckets, strict=True):
+            upto = bisect_right(ordered, bound, below)
+            if upto > below:
+                bucket.inc(upto - below)
+                below = upto
 
 
+_MODEL_PROVIDER = attrgetter("model", "provider")
 _STATUS = attrgetter("status_code")
 _DURATION = attrgetter("duration_s")
 _TTFT = attrgetter("ttft_s")
@@ -353,18 +357,25 @@ class VigilMetrics:
         Batches look each label set up once per (model, provider) instead of six times per call,
         which was half of ingest's CPU time at 1,000-event batches.
         """
-        groups: dict[tuple[str, str], list[CallRecord]] = defaultdict(list)
-        for call in calls:
-            groups[(call.model, call.provider)].append(call)
-            if self.per_key_labels:
+        if self.per_key_labels:
+            for call in calls:
                 self.observe_key_call(call)
+        keys = list(map(_MODEL_PROVIDER, calls))
+        if len(set(keys)) == 1:
+            self._observe_group(*keys[0], calls)
+            return
+        groups: dict[tuple[str, str], list[CallRecord]] = defaultdict(list)
+        for key, call in zip(keys, calls, strict=True):
+            groups[key].append(call)
         for (model, provider), group in groups.items():
             self._observe_group(model, provider, group)
 
     def _observe_group(self, model: str, provider: str, group: Sequence[CallRecord]) -> None:
         # Column by column through C-level map/sum/Counter, and each histogram's buckets counted
         # once per group: per-call observations were most of ingest's metrics time.
-        for status, n in Tally(map(_STATUS, group)).items():
+        statuses = list(map(_STATUS, group))
+        counts = {statuses[0]: len(statuses)} if len(set(statuses)) == 1 else Tally(statuses)
+        for status, n in counts.items():
             self.requests.labels(model, provider, str(status)).inc(n)
         self.request_duration.labels(model, provider).observe_many(list(map(_DURATION, group)))
         ttfts = [t for t in map(_TTFT, group) if t is not None]
