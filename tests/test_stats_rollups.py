@@ -116,3 +116,26 @@ def test_open_buckets_wait_and_dropped_widths_are_deleted(tmp_path: Path) -> Non
     widths = store.fetch(f"SELECT DISTINCT width_us FROM {ROLLUPS}")
     assert widths == [(60_000_000,)]
     store.close()
+
+
+def test_served_span_stops_at_the_first_change_and_ignores_older_deletions(tmp_path: Path) -> None:
+    rng = random.Random(9)
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    store.write({CallRecord: _calls(rng, 500, timedelta(0), timedelta(hours=1))})
+    rollups = Rollups(store)
+    _refresh(rollups, [timedelta(minutes=1)], now=T0 + timedelta(hours=2))
+    q = StatsQuery(T0, T0 + timedelta(hours=1), timedelta(minutes=1), ("model",))
+    first = int(T0.timestamp()) // 60
+    span = rollups.span(q)
+    assert span is not None and span[0] == first
+    store.delete_older_than("llm_calls", T0 - timedelta(days=1))  # retention below the rollups
+    assert rollups.span(q) == span
+    at = timedelta(minutes=30)
+    store.write({CallRecord: _calls(rng, 5, at, at + timedelta(seconds=30))})  # a late batch
+    assert rollups.span(q) == (first, first + 30)
+    store.delete_older_than("llm_calls", T0 + timedelta(minutes=10))  # into the rolled range
+    assert rollups.span(q) is None
+    _refresh(rollups, [timedelta(minutes=1)], now=T0 + timedelta(hours=2))
+    assert rollups.span(q) == (first + 10, span[1])
+    assert _check_all(store, rollups) > 0
+    store.close()

@@ -132,11 +132,14 @@ class Rollups:
         state = self._widths.get(width)
         if state is None or state.seq < 0 or shape(q) is None:
             return None
-        hi = state.high
-        changed = self.store.changes.changed_since(TABLE, state.seq)
-        if changed is not None:
-            hi = min(hi, changed // width)
-        return (state.low, hi) if state.low < hi else None
+        lo, hi = state.low, state.high
+        for low_us, high_us in self.store.changes.changed_ranges(TABLE, state.seq):
+            if high_us <= lo * width or low_us >= hi * width:
+                continue  # touches no bucket served (retention below `low`, calls after `high`)
+            if low_us < lo * width:
+                return None
+            hi = low_us // width
+        return (lo, hi) if lo < hi else None
 
     def rows(self, q: StatsQuery, lo: int, hi: int) -> list[Row]:
         """`build_sql(q)`'s rows for buckets `[lo, hi)` (in any order), from the rollups."""
