@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import Any
 
 from vigil.api.stats_queries import StatsQuery, at_us, bounds_us, build_sql
@@ -123,7 +124,10 @@ class StatsCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
-        out.sort(key=_sort_key(n_dims))
+        try:  # a C key while no group value is NULL (a NULL beside a string raises)
+            out.sort(key=itemgetter(*range(n_dims + 1)))
+        except TypeError:
+            out.sort(key=_sort_key(n_dims))
         return out
 
     def _fetch(self, q: StatsQuery) -> list[Row]:
