@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from rich.console import Console
 
 from vigil.app import create_app
-from vigil.coalesce import CoalescingHttpProtocol
 from vigil.config import ConfigError, ConfigManager
 from vigil.gateway.fastpath import GatewayFastPath
 from vigil.gctune import tune_gc
@@ -74,7 +73,7 @@ def uvicorn_config(app: FastAPI | GatewayFastPath, host: str, port: int) -> uvic
         host=host,
         port=port,
         loop="uvloop",
-        http=CoalescingHttpProtocol,  # httptools, one socket write per response
+        http="httptools",
         log_config=None,
         access_log=False,
         proxy_headers=False,  # Vigil does not trust X-Forwarded-* by default; saves a wrapper
