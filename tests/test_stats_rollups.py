@@ -101,11 +101,18 @@ def test_a_restart_redoes_buckets_written_after_the_last_refresh(tmp_path: Path)
     store.close()
 
 
-def test_open_buckets_wait_and_dropped_widths_are_deleted(tmp_path: Path) -> None:
-    rng = random.Random(3)
+def _an_hour_of_calls(
+    tmp_path: Path, seed: int, n: int
+) -> tuple[DuckDBStore, Rollups, random.Random]:
+    """A store holding `n` calls in the hour after T0, its rollups (not refreshed), the rng."""
+    rng = random.Random(seed)
     store = DuckDBStore(tmp_path / "s.duckdb")
-    store.write({CallRecord: _calls(rng, 1000, timedelta(0), timedelta(hours=1))})
-    rollups = Rollups(store)
+    store.write({CallRecord: _calls(rng, n, timedelta(0), timedelta(hours=1))})
+    return store, Rollups(store), rng
+
+
+def test_open_buckets_wait_and_dropped_widths_are_deleted(tmp_path: Path) -> None:
+    store, rollups, _ = _an_hour_of_calls(tmp_path, 3, 1000)
     now = T0 + timedelta(minutes=30)
     _refresh(rollups, now=now)
     high = rollups.status()[60_000_000][1]
@@ -119,10 +126,7 @@ def test_open_buckets_wait_and_dropped_widths_are_deleted(tmp_path: Path) -> Non
 
 
 def test_served_span_stops_at_the_first_change_and_ignores_older_deletions(tmp_path: Path) -> None:
-    rng = random.Random(9)
-    store = DuckDBStore(tmp_path / "s.duckdb")
-    store.write({CallRecord: _calls(rng, 500, timedelta(0), timedelta(hours=1))})
-    rollups = Rollups(store)
+    store, rollups, rng = _an_hour_of_calls(tmp_path, 9, 500)
     _refresh(rollups, [timedelta(minutes=1)], now=T0 + timedelta(hours=2))
     q = StatsQuery(T0, T0 + timedelta(hours=1), timedelta(minutes=1), ("model",))
     first = int(T0.timestamp()) // 60
