@@ -75,7 +75,7 @@ class _Width:
     high: int
     """One past the last bucket rolled up."""
     seq: int
-    """`ChangeLog.seq` taken before the rows were read; -1: not yet checked after start."""
+    """`ChangeLog.seq` taken before the rows were read."""
 
 
 def _at(epoch_us: int) -> datetime:
@@ -130,7 +130,7 @@ class Rollups:
         """The buckets `[lo, hi)` of `q`'s width that the rollups answer now, if any."""
         width = bounds_us(q)[0]
         state = self._widths.get(width)
-        if state is None or state.seq < 0 or shape(q) is None:
+        if state is None or shape(q) is None:
             return None
         lo, hi = state.low, state.high
         for low_us, high_us in self.store.changes.changed_ranges(TABLE, state.seq):
