@@ -5,7 +5,8 @@ tokens, cost, error classes, exact latency P50/P95/P99 and TTFT P50/P95). The li
 the endpoint runs (`vigil.api.stats_queries.build_sql`), executed in this same process on the
 same store with `store.fetch`, without HTTP, parameter parsing or JSON.
 
-Vigil is started on the store and left to build its stats rollups (`vigil.api.stats_rollups`, a
+Vigil is started on the store (under the server class `vigil serve` uses, so with its GC
+settings) and left to build its stats rollups (`vigil.api.stats_rollups`, a
 background job); the build time is printed. Then three ways a dashboard meets the endpoint, each
 measured `--repeat` times after a warm-up:
 - refresh: the same question asked again while new calls keep arriving. Before every request
@@ -49,6 +50,7 @@ from vigil.api.stats_rollups import LAG
 from vigil.app import create_app
 from vigil.config import VigilConfig
 from vigil.records import CallRecord
+from vigil.server import GracefulServer, uvicorn_config
 from vigil.store import DuckDBStore
 
 REUSE_FOR = timedelta(hours=1)
@@ -103,9 +105,7 @@ def serve(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
+    server = GracefulServer(uvicorn_config(app, "127.0.0.1", port))  # as `vigil serve` runs
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
     thread.start()
