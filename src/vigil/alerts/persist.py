@@ -43,17 +43,6 @@ def _insert(store: Store, table: str, columns: Sequence[str], rows: list[list[An
     store.execute(sql, [v for row in rows for v in row])
 
 
-def _transaction(store: Store, statements: list[tuple[str, list[Any]]]) -> None:
-    store.execute("BEGIN TRANSACTION")
-    try:
-        for sql, params in statements:
-            store.execute(sql, params)
-    except Exception:
-        store.execute("ROLLBACK")
-        raise
-    store.execute("COMMIT")
-
-
 STATE_COLUMNS = (
     "rule, fingerprint, state, labels, annotations, value, active_at, last_true_at, fired_at, "
     "resolved_at, notified_at"
@@ -104,7 +93,7 @@ def save_state(store: Store, changed: list[Alert], removed: Sequence[tuple[str, 
     statements: list[tuple[str, list[Any]]] = [(delete, [_json(keys)])]
     if changed:
         statements.append((_STATE_INSERT, [_json([_state_row(a) for a in changed])]))
-    _transaction(store, statements)
+    store.transaction(statements)
 
 
 def load_state(store: Store) -> list[Alert]:
