@@ -83,7 +83,21 @@ class ProviderConfig(Section):
             raise ValueError(
                 f"must be an http(s) URL like https://api.openai.com/v1, not {value!r}"
             )
+        try:
+            parts.port  # noqa: B018 (raises on a malformed port)
+        except ValueError:
+            raise ValueError(f"has an invalid port: {value!r}") from None
         return value.rstrip("/")
+
+    @field_validator("headers")
+    @classmethod
+    def _header_lines(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not name or any(c in name for c in ": \t\r\n") or any(c in text for c in "\r\n"):
+                raise ValueError(
+                    f"header {name!r}: a name without ':' or spaces, and no line breaks anywhere"
+                )
+        return value
 
 
 class DeploymentConfig(Section):

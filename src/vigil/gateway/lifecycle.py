@@ -8,12 +8,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import aiohttp
-
 from vigil.config import VigilConfig
 from vigil.gateway.budgets import Budgets, SharedSpend
 from vigil.gateway.keys import KEY_COLUMNS, KeyRing, VirtualKey
 from vigil.gateway.limits import Limiter, MemoryLimiter
+from vigil.gateway.providers.http import UpstreamClient
 from vigil.gateway.service import Gateway
 from vigil.store import Store
 
@@ -63,18 +62,15 @@ def _load(state: VigilState, gateway: Gateway, config: VigilConfig) -> None:
 async def start_gateway(state: VigilState) -> Gateway:
     assert state.pipeline is not None
     config = state.config
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-    # No cookie jar: upstream cookies must not travel from one key's request to another's (and
-    # filtering cookies is per-request work on the hot path).
-    session = aiohttp.ClientSession(
-        connector=connector, auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar()
-    )
+    # No cookie jar, no redirects, no proxy settings: upstream cookies must not travel from one
+    # key's request to another's, and the hot path does only what a proxied call needs.
+    client = UpstreamClient()
     shared = None
     if config.limits_backend.backend == "redis" and config.limits_backend.url:
         shared = SharedSpend(config.limits_backend.url)
     budgets = Budgets(shared=shared)
     gateway = Gateway(
-        config, session, make_limiter(config), KeyRing(), budgets, state.pipeline, state.metrics
+        config, client, make_limiter(config), KeyRing(), budgets, state.pipeline, state.metrics
     )
     await asyncio.to_thread(_load, state, gateway, config)
     await budgets.seed_shared()
@@ -90,7 +86,7 @@ async def start_gateway(state: VigilState) -> Gateway:
 
 async def stop_gateway(gateway: Gateway) -> None:
     await gateway.close()
-    await gateway.session.close()
+    await gateway.client.close()
 
 
 async def budget_gauges(state: VigilState) -> None:

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import aiohttp
-
 from vigil.config import VigilConfig
 from vigil.gateway.budgets import Budgets
 from vigil.gateway.capture import capture_switches, clip
@@ -28,6 +26,7 @@ from vigil.gateway.limits.base import ratelimit_headers
 from vigil.gateway.pricing import PriceTable
 from vigil.gateway.providers import Provider, UpstreamError
 from vigil.gateway.providers.anthropic import AnthropicProvider
+from vigil.gateway.providers.http import UpstreamClient
 from vigil.gateway.providers.openai import OpenAIProvider
 from vigil.gateway.router import Deployment, Route, Router
 from vigil.metrics import VigilMetrics
@@ -73,13 +72,13 @@ class CallContext:
     """The raw request, held only when this model's bodies are captured."""
 
 
-def build_providers(config: VigilConfig, session: aiohttp.ClientSession) -> dict[str, Provider]:
+def build_providers(config: VigilConfig, client: UpstreamClient) -> dict[str, Provider]:
     providers: dict[str, Provider] = {}
     for name, cfg in config.providers.items():
         if cfg.type == "anthropic":
-            providers[name] = AnthropicProvider(name, cfg, session)
+            providers[name] = AnthropicProvider(name, cfg, client)
         else:
-            providers[name] = OpenAIProvider(name, cfg, session)
+            providers[name] = OpenAIProvider(name, cfg, client)
     return providers
 
 
@@ -87,14 +86,14 @@ class Gateway:
     def __init__(
         self,
         config: VigilConfig,
-        session: aiohttp.ClientSession,
+        client: UpstreamClient,
         limiter: Limiter,
         keys: KeyRing,
         budgets: Budgets,
         pipeline: WritePipeline,
         metrics: VigilMetrics,
     ) -> None:
-        self.session = session
+        self.client = client
         self.limiter = limiter
         self.keys = keys
         self.budgets = budgets
@@ -106,7 +105,7 @@ class Gateway:
     def configure(self, config: VigilConfig) -> None:
         """(Re)build routes and prices from the config; keys and counters are kept."""
         self.config = config
-        self.providers = build_providers(config, self.session)
+        self.providers = build_providers(config, self.client)
         self.router = Router(config, self.providers)
         self.prices = PriceTable(config)
         self.max_body = config.server.max_body_bytes

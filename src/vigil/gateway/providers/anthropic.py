@@ -6,7 +6,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from vigil.config.routing import ProviderConfig
@@ -26,6 +25,7 @@ from vigil.gateway.providers.base import (
     post_json,
     read_all,
 )
+from vigil.gateway.providers.http import Endpoint, Limits, Response, UpstreamClient, render_headers
 from vigil.gateway.providers.sse import sse_batches
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -44,7 +44,7 @@ _ERROR_STATUS = {
 class AnthropicStream:
     """Anthropic's event stream re-emitted as OpenAI `chat.completion.chunk` payloads."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, include_usage: bool) -> None:
+    def __init__(self, resp: Response, include_usage: bool) -> None:
         self._resp = resp
         self._include_usage = include_usage
         self.usage: TokenUsage | None = None
@@ -149,24 +149,27 @@ class AnthropicStream:
 class AnthropicProvider:
     """One Anthropic upstream (a `providers:` entry of type `anthropic`)."""
 
-    def __init__(self, name: str, config: ProviderConfig, session: aiohttp.ClientSession) -> None:
+    def __init__(self, name: str, config: ProviderConfig, client: UpstreamClient) -> None:
         self.name = name
-        self._session = session
+        self._client = client
         base = config.api_base
-        self._url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        self._endpoint = Endpoint.parse(
+            base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        )
         self._timeout, self._stream_timeout = client_timeouts(config.timeouts)
-        self._headers = {
+        headers = {
             "content-type": "application/json",
             "anthropic-version": config.api_version or ANTHROPIC_VERSION,
             **config.headers,
         }
         if config.api_key:
-            self._headers["x-api-key"] = config.api_key.get_secret_value()
+            headers["x-api-key"] = config.api_key.get_secret_value()
+        self._headers = render_headers(headers)
 
-    async def _post(
-        self, body: dict[str, Any], limits: aiohttp.ClientTimeout
-    ) -> aiohttp.ClientResponse:
-        return await post_json(self._session, self._url, body, headers=self._headers, limits=limits)
+    async def _post(self, body: dict[str, Any], limits: Limits) -> Response:
+        return await post_json(
+            self._client, self._endpoint, body, headers=self._headers, limits=limits
+        )
 
     async def chat(self, body: dict[str, Any], upstream_model: str) -> Completion:
         request = to_messages_request({**body, "stream": False}, upstream_model)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 
 from vigil.config.routing import Timeouts
+from vigil.gateway.providers.http import (
+    Endpoint,
+    Limits,
+    Response,
+    TransportError,
+    UpstreamClient,
+)
 
-TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+TRANSPORT_ERRORS = (TransportError, TimeoutError)
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
@@ -90,9 +95,9 @@ class Provider(Protocol):
 
 def client_error(exc: BaseException) -> UpstreamError:
     """Turn a transport failure into an UpstreamError the router understands."""
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return UpstreamError(504, "upstream timed out", "timeout")
-    return UpstreamError(502, f"upstream connection failed: {type(exc).__name__}", "connection")
+    if isinstance(exc, TimeoutError):
+        return UpstreamError(504, f"upstream timed out ({exc})", "timeout")
+    return UpstreamError(502, f"upstream connection failed: {exc}", "connection")
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -144,37 +149,27 @@ def upstream_error(status: int, body: bytes, headers: Any) -> UpstreamError:
     )
 
 
-def client_timeouts(t: Timeouts) -> tuple[aiohttp.ClientTimeout, aiohttp.ClientTimeout]:
-    """aiohttp timeouts for a whole answer and for a stream: a stream's reads may also wait
-    `idle` between chunks, a whole answer's only `first_byte`."""
-    answer = aiohttp.ClientTimeout(
-        total=t.total.total_seconds(),
-        sock_connect=t.connect.total_seconds(),
-        sock_read=t.first_byte.total_seconds(),
-    )
-    stream = aiohttp.ClientTimeout(
-        total=answer.total,
-        sock_connect=answer.sock_connect,
-        sock_read=max(t.first_byte, t.idle).total_seconds(),
-    )
+def client_timeouts(t: Timeouts) -> tuple[Limits, Limits]:
+    """Limits for a whole answer and for a stream: a stream's reads may also wait `idle` between
+    chunks, a whole answer's only `first_byte`."""
+    connect, total = t.connect.total_seconds(), t.total.total_seconds()
+    answer = Limits(connect=connect, read=t.first_byte.total_seconds(), total=total)
+    stream = Limits(connect=connect, read=max(t.first_byte, t.idle).total_seconds(), total=total)
     return answer, stream
 
 
 async def post_json(
-    session: aiohttp.ClientSession,
-    url: str,
+    client: UpstreamClient,
+    endpoint: Endpoint,
     body: dict[str, Any],
     *,
-    headers: dict[str, str],
-    limits: aiohttp.ClientTimeout,
-    params: dict[str, str] | None = None,
-) -> aiohttp.ClientResponse:
+    headers: bytes,
+    limits: Limits,
+) -> Response:
     """POST a JSON body; a 200 response is returned open (for reading or streaming), anything
     else becomes an UpstreamError."""
     try:
-        resp = await session.post(
-            url, data=orjson.dumps(body), headers=headers, params=params, timeout=limits
-        )
+        resp = await client.post(endpoint, orjson.dumps(body), headers, limits)
     except TRANSPORT_ERRORS as exc:
         raise client_error(exc) from exc
     if resp.status != 200:
@@ -183,15 +178,15 @@ async def post_json(
         except TRANSPORT_ERRORS:
             raw = b""
         finally:
-            resp.release()
+            resp.close()
         raise upstream_error(resp.status, raw, resp.headers)
     return resp
 
 
-async def read_all(resp: aiohttp.ClientResponse) -> bytes:
+async def read_all(resp: Response) -> bytes:
     try:
         return await resp.read()
     except TRANSPORT_ERRORS as exc:
         raise client_error(exc) from exc
     finally:
-        resp.release()
+        resp.close()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from vigil.config.routing import ProviderConfig
@@ -23,6 +23,7 @@ from vigil.gateway.providers.base import (
     post_json,
     read_all,
 )
+from vigil.gateway.providers.http import Endpoint, Limits, Response, UpstreamClient, render_headers
 from vigil.gateway.providers.sse import sse_batches
 
 
@@ -41,7 +42,7 @@ def usage_from(data: Any) -> TokenUsage | None:
 class OpenAIStream:
     """Relays an OpenAI SSE stream; strips the usage-only chunk unless the client asked for it."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, include_usage: bool) -> None:
+    def __init__(self, resp: Response, include_usage: bool) -> None:
         self._resp = resp
         self._include_usage = include_usage
         self.usage: TokenUsage | None = None
@@ -94,31 +95,28 @@ class OpenAIStream:
 class OpenAIProvider:
     """One OpenAI-compatible upstream (a `providers:` entry of type `openai`)."""
 
-    def __init__(self, name: str, config: ProviderConfig, session: aiohttp.ClientSession) -> None:
+    def __init__(self, name: str, config: ProviderConfig, client: UpstreamClient) -> None:
         self.name = name
-        self._session = session
-        self._base = config.api_base
+        self._client = client
         self._timeout, self._stream_timeout = client_timeouts(config.timeouts)
-        self._headers = {"content-type": "application/json", **config.headers}
-        self._params: dict[str, str] = {}
+        headers = {"content-type": "application/json", **config.headers}
+        query = ""
         key = config.api_key.get_secret_value() if config.api_key else None
         if config.api_version:  # Azure OpenAI: api-key header and api-version query
-            self._params["api-version"] = config.api_version
+            query = f"?api-version={quote(config.api_version)}"
             if key:
-                self._headers["api-key"] = key
+                headers["api-key"] = key
         elif key:
-            self._headers["authorization"] = f"Bearer {key}"
+            headers["authorization"] = f"Bearer {key}"
+        self._headers = render_headers(headers)
+        self._endpoints = {
+            path: Endpoint.parse(config.api_base + path + query)
+            for path in ("/chat/completions", "/embeddings")
+        }
 
-    async def _post(
-        self, path: str, body: dict[str, Any], limits: aiohttp.ClientTimeout
-    ) -> aiohttp.ClientResponse:
+    async def _post(self, path: str, body: dict[str, Any], limits: Limits) -> Response:
         return await post_json(
-            self._session,
-            self._base + path,
-            body,
-            headers=self._headers,
-            limits=limits,
-            params=self._params or None,
+            self._client, self._endpoints[path], body, headers=self._headers, limits=limits
         )
 
     async def _complete(self, path: str, body: dict[str, Any]) -> Completion:

@@ -1,4 +1,4 @@
-"""Server-sent events from an aiohttp response, a batch per network read.
+"""Server-sent events from an upstream response, a batch per network read.
 
 Reading whatever bytes arrived (not line by line) and handing on every complete event in them at
 once lets the relay write one frame per upstream read instead of one per event: same latency
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
+from vigil.gateway.providers.http import Response
 
 Event = tuple[str | None, bytes]
 
@@ -46,10 +46,10 @@ def _parse(frame: bytes) -> Event | None:
     return (name, b"\n".join(data)) if data else None
 
 
-async def sse_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[Event]]:
+async def sse_batches(resp: Response) -> AsyncIterator[list[Event]]:
     """The events of each network read, in order; only non-empty batches."""
     parser = SSEParser()
-    async for data in resp.content.iter_any():
+    async for data in resp:
         events = parser.feed(data)
         if events:
             yield events
