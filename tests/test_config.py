@@ -68,7 +68,7 @@ def test_defaults_without_a_file() -> None:
     assert cfg.store.backend == "duckdb"
     assert cfg.store.path == "./vigil-data/vigil.duckdb"
     assert cfg.limits_backend.backend == "memory"
-    assert cfg.pipeline.flush_interval == timedelta(milliseconds=50)
+    assert cfg.pipeline.flush_interval == timedelta(milliseconds=200)
     assert cfg.retention.llm_calls == timedelta(days=90)
     assert cfg.retention.audit == timedelta(days=365)
     assert cfg.alerts.evaluation_interval == timedelta(seconds=15)
@@ -170,7 +170,7 @@ def test_redacted_dict_is_plain_data_with_masks() -> None:
     assert receiver["slack_urls"] == ["********"]
     assert data["limits_backend"]["url"] == "redis://:********@127.0.0.1:6379/0"
     assert data["metrics"]["bearer_token"] is None
-    assert data["pipeline"]["flush_interval"] == "50ms"
+    assert data["pipeline"]["flush_interval"] == "200ms"
     assert data["retention"]["audit"] == "365d"
     assert data["server"]["port"] == 4100
 

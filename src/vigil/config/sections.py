@@ -144,9 +144,9 @@ class PipelineConfig(Section):
         default=20_000, ge=1, description="Most records written in one store transaction."
     )
     flush_interval: Duration = Field(
-        default=parse_duration("50ms"),
-        description="Longest a record waits before its batch is committed; also the most gateway "
-        "telemetry a `kill -9` can lose.",
+        default=parse_duration("200ms"),
+        description="Longest gateway telemetry waits before its batch is committed, so also the "
+        "most a `kill -9` can lose (ingest writes, which wait for their commit, go at once).",
     )
     retry_after: Duration = Field(
         default=parse_duration("1s"),

@@ -128,6 +128,8 @@ class Budgets:
         return counter
 
     def _counters(self, key: str, team: str | None) -> list[tuple[str, str, _Counter]]:
+        if key not in self._keys and (team is None or team not in self._teams):
+            return []  # no budget applies: no clock read on the hot path
         now = self._clock()
         found = []
         for scope, table, name in (("key", self._keys, key), ("team", self._teams, team)):

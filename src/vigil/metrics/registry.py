@@ -9,8 +9,10 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter as Tally
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from operator import attrgetter
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
@@ -85,11 +87,24 @@ _TOKENS = (
 )
 
 
+@dataclass(slots=True)
+class _CallSeries:
+    """The children of one (model, provider) in every LLM metric, looked up once: `labels()`
+    costs a tuple, a lock and a dict lookup each time, six times per gateway call."""
+
+    requests: dict[int, Any]
+    duration: Any
+    ttft: Any
+    tokens: tuple[tuple[Callable[[CallRecord], int], Any], ...]
+    cost: Any
+
+
 class VigilMetrics:
     """The metric objects of one Vigil process, bound to one registry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._call_series: dict[tuple[str, str], _CallSeries] = {}
         r = self.registry
         self.pipeline_queue_depth = Gauge(
             "vigil_pipeline_queue_depth", "Records waiting in the write pipeline.", registry=r
@@ -335,19 +350,41 @@ class VigilMetrics:
         if call.cost_usd:
             self.key_cost.labels(key, model).inc(call.cost_usd)
 
+    def _series(self, model: str, provider: str) -> _CallSeries:
+        series = self._call_series.get((model, provider))
+        if series is None:
+            series = _CallSeries(
+                requests={},
+                duration=self.request_duration.labels(model, provider),
+                ttft=self.ttft.labels(model, provider),
+                tokens=tuple(
+                    (getter, self.tokens.labels(model, provider, kind)) for kind, getter in _TOKENS
+                ),
+                cost=self.cost.labels(model, provider),
+            )
+            self._call_series[(model, provider)] = series
+        return series
+
+    def _requests(self, series: _CallSeries, model: str, provider: str, status: int) -> Any:
+        child = series.requests.get(status)
+        if child is None:
+            child = series.requests[status] = self.requests.labels(model, provider, str(status))
+        return child
+
     def observe_call(self, call: CallRecord) -> None:
         """Count one LLM call (the gateway's, per request) in every LLM metric."""
         model, provider = call.model, call.provider
-        self.requests.labels(model, provider, str(call.status_code)).inc()
-        self.request_duration.labels(model, provider).observe(call.duration_s)
+        series = self._series(model, provider)
+        self._requests(series, model, provider, call.status_code).inc()
+        series.duration.observe(call.duration_s)
         if call.ttft_s is not None:
-            self.ttft.labels(model, provider).observe(call.ttft_s)
-        for kind, getter in _TOKENS:
+            series.ttft.observe(call.ttft_s)
+        for getter, child in series.tokens:
             n = getter(call)
             if n:
-                self.tokens.labels(model, provider, kind).inc(n)
+                child.inc(n)
         if call.cost_usd:
-            self.cost.labels(model, provider).inc(call.cost_usd)
+            series.cost.inc(call.cost_usd)
         if self.per_key_labels:
             self.observe_key_call(call)
 
@@ -373,18 +410,19 @@ class VigilMetrics:
     def _observe_group(self, model: str, provider: str, group: Sequence[CallRecord]) -> None:
         # Column by column through C-level map/sum/Counter, and each histogram's buckets counted
         # once per group: per-call observations were most of ingest's metrics time.
+        series = self._series(model, provider)
         statuses = list(map(_STATUS, group))
         counts = {statuses[0]: len(statuses)} if len(set(statuses)) == 1 else Tally(statuses)
         for status, n in counts.items():
-            self.requests.labels(model, provider, str(status)).inc(n)
-        self.request_duration.labels(model, provider).observe_many(list(map(_DURATION, group)))
+            self._requests(series, model, provider, status).inc(n)
+        series.duration.observe_many(list(map(_DURATION, group)))
         ttfts = [t for t in map(_TTFT, group) if t is not None]
         if ttfts:
-            self.ttft.labels(model, provider).observe_many(ttfts)
-        for kind, getter in _TOKENS:
+            series.ttft.observe_many(ttfts)
+        for getter, child in series.tokens:
             n = sum(map(getter, group))
             if n:
-                self.tokens.labels(model, provider, kind).inc(n)
+                child.inc(n)
         cost = sum(map(_COST, group))
         if cost:
-            self.cost.labels(model, provider).inc(cost)
+            series.cost.inc(cost)

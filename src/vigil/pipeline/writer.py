@@ -105,7 +105,7 @@ class WritePipeline:
         queue_max: int = 200_000,
         high_water_ratio: float = 0.8,
         batch_max: int = 20_000,
-        flush_interval: float = 0.05,
+        flush_interval: float = 0.2,
         retry_after: float = 1.0,
     ) -> None:
         self.store = store
