@@ -214,6 +214,9 @@ async def _stream(
     )
 
 
+_DONE = b"data: [DONE]\n\n"
+
+
 def _frame(batch: list[bytes]) -> bytes:
     return b"".join([b"data: " + chunk + b"\n\n" for chunk in batch])
 
@@ -227,20 +230,26 @@ async def _relay(
     chunks: AsyncIterator[list[bytes]],
     first: list[bytes],
     ttft: float,
-) -> AsyncIterator[bytes]:
-    """Forward chunk by chunk; a broken upstream becomes an error event; a gone client cancels."""
+) -> AsyncIterator[tuple[bytes, bool]]:
+    """Forward chunk by chunk; a broken upstream becomes an error event; a gone client cancels.
+    Yields (frame, more): the last frame ends the response in the same write."""
     status: int = 499
     error_type: str | None = "client_closed"
     transcript = StreamTranscript(gateway.capture_max) if ctx.request_bytes is not None else None
     try:
         if transcript is not None:
             transcript.add(first)
-        yield _frame(first)
-        async for batch in chunks:
-            if transcript is not None:
-                transcript.add(batch)
-            yield _frame(batch)
-        yield b"data: [DONE]\n\n"
+        last = _frame(first) + _DONE if stream.done else None
+        if last is None:
+            yield _frame(first), True
+            async for batch in chunks:  # drained to its end even after the last batch
+                if transcript is not None:
+                    transcript.add(batch)
+                if stream.done:
+                    last = _frame(batch) + _DONE
+                else:
+                    yield _frame(batch), True
+        yield last or _DONE, False
         status, error_type = 200, None
     except UpstreamError as exc:
         status, error_type = 502, exc.error_type
@@ -250,7 +259,7 @@ async def _relay(
         error = GatewayError(
             502, f"Upstream stream failed: {exc.message}", code="upstream_stream_error"
         )
-        yield b"data: " + orjson.dumps(error.body()) + b"\n\n"
+        yield b"data: " + orjson.dumps(error.body()) + b"\n\n", False
     finally:
         await stream.aclose()
         usage = stream.usage

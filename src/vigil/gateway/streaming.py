@@ -16,8 +16,8 @@ from starlette.types import Receive, Scope, Send
 
 
 class RelayResponse(StreamingResponse):
-    def __init__(self, body: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
-        super().__init__(body, headers=dict(headers), media_type="text/event-stream")
+    def __init__(self, body: AsyncIterator[tuple[bytes, bool]], headers: Mapping[str, str]) -> None:
+        super().__init__((), headers=dict(headers), media_type="text/event-stream")
         self.relay = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -35,9 +35,11 @@ class RelayResponse(StreamingResponse):
         watcher = asyncio.get_running_loop().create_task(watch())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for frame in self.relay:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            more = True
+            async for frame, more in self.relay:
+                await send({"type": "http.response.body", "body": frame, "more_body": more})
+            if more:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not gone:
                 raise

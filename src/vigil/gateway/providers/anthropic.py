@@ -49,6 +49,7 @@ class AnthropicStream:
         self._include_usage = include_usage
         self.usage: TokenUsage | None = None
         self.finish_reason: str | None = None
+        self.done = False
         self._id = "chatcmpl-anthropic"
         self._model = ""
         self._created = int(time.time())
@@ -108,6 +109,9 @@ class AnthropicStream:
             raise UpstreamError(status, str(err.get("message", "upstream error")), "stream")
         return None  # ping, content_block_stop, message_stop
 
+    def _usage_chunk_due(self) -> bool:
+        return self._include_usage and self.usage is not None
+
     async def chunks(self) -> AsyncIterator[list[bytes]]:
         stopped = False
         try:
@@ -121,6 +125,7 @@ class AnthropicStream:
                     if chunk is not None:
                         batch.append(chunk)
                 if batch:
+                    self.done = stopped and not self._usage_chunk_due()
                     yield batch
                 if stopped:
                     break
@@ -129,6 +134,7 @@ class AnthropicStream:
         if not stopped:
             raise UpstreamError(502, "upstream stream ended before message_stop", "stream_cut")
         if self._include_usage and self.usage is not None:
+            self.done = True
             yield [
                 orjson.dumps(
                     {

@@ -70,6 +70,9 @@ class ChatStream(Protocol):
 
     usage: TokenUsage | None
     finish_reason: str | None
+    done: bool
+    """True once the batch being handed on is the stream's last: the relay then sends it together
+    with `[DONE]` and the end of the response, in one write instead of three."""
 
     def chunks(self) -> AsyncIterator[list[bytes]]:
         """Chunk payloads (no `data: ` framing), a batch per upstream read; raises UpstreamError

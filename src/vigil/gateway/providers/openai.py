@@ -47,6 +47,7 @@ class OpenAIStream:
         self._include_usage = include_usage
         self.usage: TokenUsage | None = None
         self.finish_reason: str | None = None
+        self.done = False
 
     def _keep(self, data: bytes) -> bool:
         """Note usage and finish reason; False for a usage-only chunk the client did not want."""
@@ -65,13 +66,12 @@ class OpenAIStream:
         return not (usage is not None and not chunk.get("choices") and not self._include_usage)
 
     async def chunks(self) -> AsyncIterator[list[bytes]]:
-        done = False
         try:
             async for events in sse_batches(self._resp):
                 batch: list[bytes] = []
                 for _event, data in events:
                     if data == b"[DONE]":
-                        done = True
+                        self.done = True
                         break
                     if data.startswith(b'{"error"'):
                         err = orjson.loads(data).get("error") or {}
@@ -81,11 +81,11 @@ class OpenAIStream:
                         batch.append(data)
                 if batch:
                     yield batch
-                if done:
+                if self.done:
                     break
         except TRANSPORT_ERRORS as exc:
             raise UpstreamError(502, f"upstream stream broke: {exc}", "stream_cut") from exc
-        if not done:
+        if not self.done:
             raise UpstreamError(502, "upstream stream ended before [DONE]", "stream_cut")
 
     async def aclose(self) -> None:
