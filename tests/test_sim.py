@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import numpy as np
 import openai
@@ -446,8 +447,8 @@ def test_anthropic_errors(sim: SimServer) -> None:
     )
 
 
-def test_anthropic_sdk_if_installed(sim: SimServer) -> None:
-    anthropic = pytest.importorskip("anthropic")
+def test_anthropic_sdk(sim: SimServer) -> None:
+    """The official Anthropic SDK reads the simulator's messages, streams and 429s unchanged."""
     client = anthropic.Anthropic(base_url=sim.anthropic_base_url, api_key="k", max_retries=0)
     message = client.messages.create(
         model="claude-3-5-sonnet-latest", max_tokens=50, messages=MESSAGES[1:]
